@@ -1,0 +1,64 @@
+"""Dependencies as Annotated aliases: settings, session, principal, services, hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.notification_manager import NotificationManager
+from app.core.security import InvalidToken, Principal, decode_token
+from app.schemas.common import MAX_ID
+from app.services.accounts import AccountService
+from app.services.errors import NotAuthenticated
+from app.services.notification_service import NotificationService
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    if not token:
+        raise NotAuthenticated("not authenticated")
+    try:
+        return decode_token(token, secret=request.app.state.settings.secret_key)
+    except InvalidToken as exc:
+        raise NotAuthenticated("invalid or expired token") from exc
+
+
+def get_manager(request: Request) -> NotificationManager:
+    return request.app.state.manager  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
+
+
+def get_account_service(session: SessionDep) -> AccountService:
+    return AccountService(session)
+
+
+def get_notification_service(request: Request, session: SessionDep) -> NotificationService:
+    return NotificationService(session, request.app.state.publisher)
+
+
+AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -1,0 +1,97 @@
+"""The seed's endpoints: REST for history and read marks, SSE streams for live delivery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import (
+    CurrentPrincipal,
+    IdPath,
+    ManagerDep,
+    NotificationServiceDep,
+    SettingsDep,
+)
+from app.api.streaming import EventStreamResponse
+from app.schemas.common import MAX_ID
+from app.schemas.notification import (
+    NotificationCreate,
+    NotificationPublic,
+    StreamStats,
+    UnreadCount,
+    Updated,
+)
+from app.services import policy
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+EVENT_STREAM = {200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}}
+
+
+@router.post("", response_model=NotificationPublic, status_code=201)
+async def create_notification(
+    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationServiceDep
+) -> object:
+    return await service.create(principal, data)
+
+
+@router.get("", response_model=list[NotificationPublic])
+async def list_notifications(
+    principal: CurrentPrincipal,
+    service: NotificationServiceDep,
+    unread_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: OptionalId = None,
+    salon_id: OptionalId = None,
+) -> object:
+    return await service.list_for(
+        principal, limit=limit, before_id=before_id, unread_only=unread_only, salon_id=salon_id
+    )
+
+
+@router.get("/unread-count", response_model=UnreadCount)
+async def unread_count(principal: CurrentPrincipal, service: NotificationServiceDep) -> UnreadCount:
+    return UnreadCount(unread=await service.unread_count(principal))
+
+
+@router.post("/read-all", response_model=Updated)
+async def read_all(principal: CurrentPrincipal, service: NotificationServiceDep) -> Updated:
+    return Updated(updated=await service.mark_all_read(principal))
+
+
+@router.post("/{notification_id}/read", response_model=NotificationPublic)
+async def mark_read(
+    notification_id: IdPath, principal: CurrentPrincipal, service: NotificationServiceDep
+) -> object:
+    return await service.mark_read(principal, notification_id)
+
+
+@router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
+async def admin_stream(
+    principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep
+) -> EventStreamResponse:
+    """Live notifications of the admin's salon and of the admin itself."""
+    subscription = policy.stream_subscription(principal, "admin")
+    connected = {"user_id": principal.user_id, "salon_id": principal.salon_id}
+    return EventStreamResponse(manager, subscription, connected, settings.sse_retry_ms)
+
+
+@router.get("/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
+async def customer_stream(
+    principal: CurrentPrincipal,
+    manager: ManagerDep,
+    settings: SettingsDep,
+    salon_id: OptionalId = None,
+) -> EventStreamResponse:
+    """Live notifications of the customer, optionally only those of one salon."""
+    subscription = policy.stream_subscription(principal, "customer", salon_id)
+    connected = {"customer_id": principal.user_id, "salon_id": salon_id}
+    return EventStreamResponse(manager, subscription, connected, settings.sse_retry_ms)
+
+
+@router.get("/stream/stats", response_model=StreamStats)
+async def stream_stats(principal: CurrentPrincipal, manager: ManagerDep) -> object:
+    policy.require_superadmin(principal)
+    return manager.stats()

@@ -1,0 +1,24 @@
+"""Broker backends, chosen by URL scheme."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from app.broker.base import Broker, BrokerError, Handler
+
+__all__ = ["Broker", "BrokerError", "Handler", "create_broker"]
+
+
+def create_broker(url: str) -> Broker:
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from app.broker.memory import MemoryBroker
+
+        return MemoryBroker()
+    if scheme in ("redis", "rediss"):
+        from app.broker.redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(
+        f"unsupported BROKER_URL scheme {scheme!r} in {url!r}: use memory:// or redis://"
+    )

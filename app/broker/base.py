@@ -1,0 +1,32 @@
+"""The Broker contract: bytes on named channels between processes, nothing about users or SSE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Handler = Callable[[bytes], None]
+
+
+class BrokerError(Exception):
+    """The broker could not carry a message."""
+
+
+class Broker(Protocol):
+    async def start(self) -> None:
+        """Connect; called once before any other method."""
+
+    async def stop(self) -> None:
+        """Disconnect and drop every subscription."""
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Send `message` to every subscriber of `channel`, in this process and others."""
+
+    async def subscribe(self, channel: str, handler: Handler) -> None:
+        """Call `handler(message)` synchronously on the event loop for each message."""
+
+    async def unsubscribe(self, channel: str, handler: Handler) -> None:
+        """Stop calling `handler` for `channel`."""
+
+    async def ping(self) -> bool:
+        """True when the broker answers (used by readiness)."""

@@ -1,0 +1,125 @@
+"""The `salon` command: serve, create-superadmin, db upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+
+import typer
+
+from app.core.config import Settings, get_settings
+from app.db.migrate import upgrade_database
+from app.db.session import create_engine, create_session_factory
+from app.schemas.account import AccountCreate
+from app.services.accounts import AccountService
+from app.services.bootstrap import Demo, ensure_demo
+from app.services.errors import Conflict
+
+cli = typer.Typer(help="Salon booking backend with real-time notifications.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    demo: bool = typer.Option(False, "--demo", help="Fill an empty database with demo data."),
+) -> None:
+    """Migrate the database, then run the server."""
+    from app.main import create_app
+    from app.server import run
+
+    settings = get_settings()
+    _configure_logging(settings)
+    upgrade_database(settings.database_url)
+    if demo:
+        _print_demo(asyncio.run(_demo(settings)), host, port)
+    run(create_app(settings), host, port, settings.log_level.lower())
+
+
+@cli.command("create-superadmin")
+def create_superadmin(
+    email: str = typer.Option(..., help="Login email."),
+    password: str = typer.Option(..., help="Password, at least 8 characters."),
+    full_name: str = typer.Option("Superadmin", help="Display name."),
+) -> None:
+    """Create a superadmin account (migrating the database first)."""
+    settings = get_settings()
+    upgrade_database(settings.database_url)
+    data = AccountCreate(email=email, password=password, full_name=full_name)
+    try:
+        asyncio.run(_create_superadmin(settings, data))
+    except Conflict as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"superadmin {email} created")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to DATABASE_URL."""
+    upgrade_database(get_settings().database_url)
+    typer.echo("database is up to date")
+
+
+async def _create_superadmin(settings: Settings, data: AccountCreate) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            await AccountService(session).create_user(data, "superadmin")
+    finally:
+        await engine.dispose()
+
+
+async def _demo(settings: Settings) -> Demo | None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await ensure_demo(session, settings)
+    finally:
+        await engine.dispose()
+
+
+def _print_demo(demo: Demo | None, host: str, port: int) -> None:
+    if demo is None:
+        typer.echo("--demo: the database already holds other data; no demo accounts made.")
+        return
+    base = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}"
+    lines = ["", "Demo " + ("created" if demo.created else "found") + f" (salon {demo.salon_id}):"]
+    for login in demo.logins:
+        lines += [
+            f"  {login.role:<9} {login.email} / {login.password}",
+            f"            token: {login.token}",
+        ]
+    admin = demo.logins[0]
+    auth = shlex.quote(f"Authorization: Bearer {admin.token}")
+    lines += [
+        "",
+        "Watch the admin stream:",
+        f"  curl -N -H {auth} {base}/api/v1/notifications/stream",
+        "Then, in another terminal, send the salon a notification:",
+        f"  curl -X POST -H {auth} -H 'Content-Type: application/json' \\",
+        '    -d \'{"notification_type":"hello","title":"Hello","message":"It works",'
+        f'"recipient_type":"salon","salon_id":{demo.salon_id}}}\' \\',
+        f"    {base}/api/v1/notifications",
+        f"API docs: {base}/docs",
+        "",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Configuration, security primitives and the hub of live connections."""

@@ -1,0 +1,229 @@
+"""The hub: live connections of this process, indexed so routing costs O(recipients).
+
+The broker carries one envelope per notification: a small routing header and the SSE
+frame, serialized once by the publisher. The hub reads the header, looks up the
+recipients in its indexes and hands each the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Literal
+
+import orjson
+
+from app.broker import Broker
+from app.core.sse import ping_frame
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["admin", "customer"]
+CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired"]
+PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stalls the loop
+
+
+def encode_envelope(
+    recipient_type: str, recipient_id: int | None, salon_id: int | None, frame: bytes
+) -> bytes:
+    return orjson.dumps([recipient_type, recipient_id, salon_id]) + b"\n" + frame
+
+
+def decode_envelope(message: bytes) -> tuple[str, int | None, int | None, bytes]:
+    header, _, frame = message.partition(b"\n")
+    recipient_type, recipient_id, salon_id = orjson.loads(header)
+    return recipient_type, recipient_id, salon_id, frame
+
+
+class Connection:
+    """One client's stream: a bounded list of pending frames and at most one waiting future."""
+
+    __slots__ = (
+        "_max_pending",
+        "_pending",
+        "_waiter",
+        "close_reason",
+        "events_sent",
+        "kind",
+        "opened_at",
+        "salon_filter",
+        "salon_id",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        kind: Kind,
+        user_id: int,
+        salon_id: int | None,
+        salon_filter: int | None,
+        max_pending: int,
+    ) -> None:
+        self.kind = kind
+        self.user_id = user_id
+        self.salon_id = salon_id
+        self.salon_filter = salon_filter
+        self.opened_at = time.monotonic()
+        self.events_sent = 0
+        self.close_reason: CloseReason | None = None
+        self._max_pending = max_pending
+        self._pending: list[bytes] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, frame: bytes) -> None:
+        """Queue a frame without waiting; a client too far behind is closed, not waited for."""
+        if self.close_reason is not None:
+            return
+        if len(self._pending) >= self._max_pending:
+            self.close("slow_consumer")
+            return
+        self._pending.append(frame)
+        self._wake()
+
+    def close(self, reason: CloseReason) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+            if reason != "shutdown":  # on shutdown, what is queued is still written
+                self._pending.clear()
+            self._wake()
+
+    async def take(self) -> bytes | None:
+        """Everything pending as one chunk (coalesced writes), or None once closed and drained."""
+        while not self._pending:
+            if self.close_reason is not None:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        pending = self._pending
+        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+        self.events_sent += len(pending)
+        pending.clear()
+        return chunk
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class NotificationManager:
+    def __init__(
+        self, broker: Broker, channel: str, *, ping_interval: float, max_pending: int
+    ) -> None:
+        self._broker = broker
+        self._channel = channel
+        self._ping_interval = ping_interval
+        self._max_pending = max_pending
+        self._admins_by_salon: dict[int, set[Connection]] = {}
+        self._admins_by_user: dict[int, set[Connection]] = {}
+        self._customers: dict[int, set[Connection]] = {}
+        self._connections: set[Connection] = set()
+        self._ping_task: asyncio.Task[None] | None = None
+        self.slow_consumers_dropped = 0
+
+    async def start(self) -> None:
+        await self._broker.subscribe(self._channel, self.dispatch)
+        self._ping_task = asyncio.get_running_loop().create_task(self._ping_forever())
+
+    async def stop(self) -> None:
+        """Stop pinging, stop listening, and end every stream after what it has queued."""
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._ping_task
+            self._ping_task = None
+        await self._broker.unsubscribe(self._channel, self.dispatch)
+        for connection in tuple(self._connections):
+            connection.close("shutdown")
+
+    @contextmanager
+    def connect(
+        self, kind: Kind, user_id: int, salon_id: int | None, salon_filter: int | None = None
+    ) -> Iterator[Connection]:
+        """Register a connection for the duration of the block; always unregistered after."""
+        connection = Connection(kind, user_id, salon_id, salon_filter, self._max_pending)
+        self._add(connection)
+        try:
+            yield connection
+        finally:
+            self._remove(connection)
+
+    def dispatch(self, message: bytes) -> None:
+        """Broker handler: route one envelope to the local recipients."""
+        recipient_type, recipient_id, salon_id, frame = decode_envelope(message)
+        for connection in self.recipients(recipient_type, recipient_id, salon_id):
+            connection.push(frame)
+
+    def recipients(
+        self, recipient_type: str, recipient_id: int | None, salon_id: int | None
+    ) -> Iterable[Connection]:
+        """The seed's routing rules, as index look-ups."""
+        if recipient_type == "salon" and salon_id is not None:
+            return tuple(self._admins_by_salon.get(salon_id, ()))
+        if recipient_type == "user" and recipient_id is not None:
+            return [c for c in self._admins_by_user.get(recipient_id, ()) if c.salon_id == salon_id]
+        if recipient_type == "customer" and recipient_id is not None:
+            return [
+                c
+                for c in self._customers.get(recipient_id, ())
+                if c.salon_filter is None or c.salon_filter == salon_id
+            ]
+        return ()
+
+    def stats(self) -> dict[str, object]:
+        admins = sorted({(c.salon_id, c.user_id) for c in self._connections if c.kind == "admin"})
+        customers = sorted(self._customers)
+        admin_count = sum(len(s) for s in self._admins_by_user.values())
+        customer_count = sum(len(s) for s in self._customers.values())
+        return {
+            "active_admin_connections": admin_count,
+            "active_customer_connections": customer_count,
+            "total_connections": admin_count + customer_count,
+            "admins": [list(pair) for pair in admins],
+            "customers": customers,
+        }
+
+    def _add(self, connection: Connection) -> None:
+        self._connections.add(connection)
+        if connection.kind == "admin":
+            assert connection.salon_id is not None
+            self._admins_by_salon.setdefault(connection.salon_id, set()).add(connection)
+            self._admins_by_user.setdefault(connection.user_id, set()).add(connection)
+        else:
+            self._customers.setdefault(connection.user_id, set()).add(connection)
+
+    def _remove(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if connection.close_reason == "slow_consumer":
+            self.slow_consumers_dropped += 1
+        if connection.kind == "admin":
+            assert connection.salon_id is not None
+            _discard(self._admins_by_salon, connection.salon_id, connection)
+            _discard(self._admins_by_user, connection.user_id, connection)
+        else:
+            _discard(self._customers, connection.user_id, connection)
+
+    async def _ping_forever(self) -> None:
+        """One timer for every connection; each sweep is written a batch at a time."""
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            frame = ping_frame()
+            connections = tuple(self._connections)
+            for start in range(0, len(connections), PING_BATCH):
+                for connection in connections[start : start + PING_BATCH]:
+                    connection.push(frame)
+                await asyncio.sleep(0)
+
+
+def _discard(index: dict[int, set[Connection]], key: int, connection: Connection) -> None:
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.discard(connection)
+        if not bucket:
+            del index[key]

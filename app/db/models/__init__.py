@@ -1,0 +1,7 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+
+from app.db.models.account import Salon, User
+from app.db.models.booking import Appointment, Service
+from app.db.models.notification import Notification
+
+__all__ = ["Appointment", "Notification", "Salon", "Service", "User"]

@@ -1,0 +1,1 @@
+"""Queries, one module per aggregate; they flush but never commit."""

@@ -1,0 +1,79 @@
+"""Notification queries; `visible_to` is the one definition of "a principal's notifications"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.security import Principal
+from app.db.models import Notification
+
+
+def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnElement[bool]:
+    """Rows routed to this principal: the seed's routing rules, as SQL."""
+    n = Notification
+    if principal.role == "admin":
+        return and_(
+            n.salon_id == principal.salon_id,
+            or_(
+                n.recipient_type == "salon",
+                and_(n.recipient_type == "user", n.recipient_id == principal.user_id),
+            ),
+        )
+    if principal.role == "customer":
+        mine = and_(n.recipient_type == "customer", n.recipient_id == principal.user_id)
+        return mine if salon_id is None else and_(mine, n.salon_id == salon_id)
+    return false()
+
+
+class NotificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, notification: Notification) -> Notification:
+        self.session.add(notification)
+        await self.session.flush()
+        return notification
+
+    async def list_for(
+        self,
+        principal: Principal,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        unread_only: bool = False,
+        salon_id: int | None = None,
+    ) -> Sequence[Notification]:
+        query = select(Notification).where(visible_to(principal, salon_id))
+        if before_id is not None:
+            query = query.where(Notification.id < before_id)
+        if unread_only:
+            query = query.where(Notification.is_read.is_(False))
+        query = query.order_by(Notification.id.desc()).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    async def count_unread(self, principal: Principal) -> int:
+        query = (
+            select(func.count())
+            .select_from(Notification)
+            .where(visible_to(principal), Notification.is_read.is_(False))
+        )
+        return int(await self.session.scalar(query) or 0)
+
+    async def get_for(self, principal: Principal, notification_id: int) -> Notification | None:
+        query = select(Notification).where(
+            Notification.id == notification_id, visible_to(principal)
+        )
+        return await self.session.scalar(query)
+
+    async def mark_all_read(self, principal: Principal) -> int:
+        statement = (
+            update(Notification)
+            .where(visible_to(principal), Notification.is_read.is_(False))
+            .values(is_read=True)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]

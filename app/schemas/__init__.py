@@ -1,0 +1,1 @@
+"""Pydantic models of the API: *Create for input, *Public for output."""

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from app.schemas.common import Name
+
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+
+
+class AccountCreate(BaseModel):
+    email: EmailStr
+    password: Password
+    full_name: Name
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    full_name: str
+    role: Literal["superadmin", "admin", "customer"]
+    salon_id: int | None
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class SalonCreate(BaseModel):
+    name: Name
+
+
+class SalonPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+
+
+class ServiceCreate(BaseModel):
+    name: Name
+    duration_minutes: int = Field(ge=1, le=24 * 60)
+    price: float = Field(ge=0, le=1_000_000)
+
+
+class ServicePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    salon_id: int
+    name: str
+    duration_minutes: int
+    price: float

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.schemas.common import Id
+
+RecipientType = Literal["salon", "user", "customer"]
+Priority = Literal["low", "normal", "high", "urgent"]
+Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class NotificationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notification_type: Slug
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    message: Annotated[str, StringConstraints(max_length=5000)]
+    recipient_type: RecipientType
+    recipient_id: Id | None = None
+    salon_id: Id | None = None
+    entity_type: Slug | None = None
+    entity_id: Id | None = None
+    extra_data: dict[str, Any] | None = None
+    priority: Priority = "normal"
+
+
+class NotificationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    notification_type: str
+    title: str
+    message: str
+    recipient_type: RecipientType
+    recipient_id: int | None
+    salon_id: int | None
+    entity_type: str | None
+    entity_id: int | None
+    is_read: bool
+    priority: Priority
+    created_at: datetime
+    extra_data: dict[str, Any] | None
+
+
+class UnreadCount(BaseModel):
+    unread: int
+
+
+class Updated(BaseModel):
+    updated: int
+
+
+class StreamStats(BaseModel):
+    active_admin_connections: int
+    active_customer_connections: int
+    total_connections: int
+    admins: list[list[int]] = Field(description="[salon_id, user_id] pairs, sorted, each once")
+    customers: list[int]

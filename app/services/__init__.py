@@ -1,0 +1,1 @@
+"""The domain: accounts, salons, notifications. Never imports fastapi."""

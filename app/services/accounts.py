@@ -1,0 +1,108 @@
+"""Accounts, salons and their services."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.security import Principal, create_token, hash_password, verify_password
+from app.db.models import Salon, Service, User
+from app.db.repositories.accounts import AccountRepository
+from app.schemas.account import AccountCreate, ServiceCreate
+from app.services import policy
+from app.services.errors import Conflict, NotAuthenticated, NotFound
+
+
+def issue_access_token(user: User, settings: Settings) -> str:
+    return create_token(
+        user_id=user.id,
+        role=user.role,
+        salon_id=user.salon_id,
+        secret=settings.secret_key,
+        expires_in=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = AccountRepository(session)
+
+    async def authenticate(self, email: str, password: str) -> User:
+        user = await self.repo.user_by_email(email.strip().lower())
+        # Hashing is CPU-bound (tens of ms): keep it off the event loop.
+        ok = await asyncio.to_thread(
+            verify_password, password, user.password_hash if user else None
+        )
+        if user is None or not ok:
+            raise NotAuthenticated("incorrect email or password")
+        return user
+
+    async def me(self, principal: Principal) -> User:
+        user = await self.repo.user(principal.user_id)
+        if user is None:
+            raise NotAuthenticated("this account no longer exists")
+        return user
+
+    async def create_user(
+        self, data: AccountCreate, role: str, salon_id: int | None = None
+    ) -> User:
+        email = data.email.strip().lower()
+        if await self.repo.user_by_email(email) is not None:
+            raise Conflict(f"an account with email {email} already exists")
+        password_hash = await asyncio.to_thread(hash_password, data.password)
+        user = User(
+            email=email,
+            password_hash=password_hash,
+            full_name=data.full_name,
+            role=role,
+            salon_id=salon_id,
+        )
+        try:
+            await self.repo.add_user(user)
+            await self.session.commit()
+        except IntegrityError as exc:  # a concurrent registration won the race
+            await self.session.rollback()
+            raise Conflict(f"an account with email {email} already exists") from exc
+        return user
+
+    async def register_customer(self, data: AccountCreate) -> User:
+        return await self.create_user(data, "customer")
+
+    async def create_admin(self, principal: Principal, salon_id: int, data: AccountCreate) -> User:
+        policy.may_add_admin(principal, salon_id)
+        await self.salon(salon_id)
+        return await self.create_user(data, "admin", salon_id)
+
+    async def salon(self, salon_id: int) -> Salon:
+        salon = await self.repo.salon(salon_id)
+        if salon is None:
+            raise NotFound(f"salon {salon_id} not found")
+        return salon
+
+    async def create_salon(self, principal: Principal, name: str) -> Salon:
+        policy.require_superadmin(principal)
+        salon = await self.repo.add_salon(name)
+        await self.session.commit()
+        return salon
+
+    async def salons(self) -> Sequence[Salon]:
+        return await self.repo.salons()
+
+    async def create_service(
+        self, principal: Principal, salon_id: int, data: ServiceCreate
+    ) -> Service:
+        policy.may_manage_salon(principal, salon_id)
+        await self.salon(salon_id)
+        service = await self.repo.add_service(Service(salon_id=salon_id, **data.model_dump()))
+        await self.session.commit()
+        return service
+
+    async def services(self, salon_id: int) -> Sequence[Service]:
+        await self.salon(salon_id)
+        return await self.repo.services(salon_id)

@@ -1,0 +1,31 @@
+"""Domain exceptions; app/api/errors.py maps each to its HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain reports to a caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotAuthenticated(DomainError):
+    """No valid credential."""
+
+
+class PermissionDenied(DomainError):
+    """Authenticated, but this role or principal may not do that."""
+
+
+class NotFound(DomainError):
+    """No such thing, or not the caller's."""
+
+
+class Conflict(DomainError):
+    """It already exists."""
+
+
+class InvalidRequest(DomainError):
+    """Well-formed, but refers to things that don't fit (unknown recipient, wrong salon...)."""

@@ -1,0 +1,70 @@
+"""Who may do what with notifications and streams: decided here, nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.notification_manager import Kind
+from app.core.security import Principal
+from app.schemas.notification import NotificationCreate
+from app.services.errors import PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a stream listens to: the hub's routing key for one principal."""
+
+    kind: Kind
+    user_id: int
+    salon_id: int | None
+    salon_filter: int | None = None
+
+
+def authorize_create(principal: Principal, data: NotificationCreate) -> NotificationCreate:
+    """Superadmins send anywhere, admins only for their own salon (the default), nobody else."""
+    if principal.role == "superadmin":
+        return data
+    if principal.role == "admin":
+        if data.salon_id is None:
+            return data.model_copy(update={"salon_id": principal.salon_id})
+        if data.salon_id != principal.salon_id:
+            raise PermissionDenied("admins can only send notifications for their own salon")
+        return data
+    raise PermissionDenied("only admins and superadmins can send notifications")
+
+
+def require_recipient(principal: Principal) -> None:
+    """Lists, counts and read marks belong to principals that receive notifications."""
+    if principal.role not in ("admin", "customer"):
+        raise PermissionDenied("only admins and customers have notifications")
+
+
+def stream_subscription(
+    principal: Principal, kind: Kind, salon_filter: int | None = None
+) -> Subscription:
+    """The admin stream is for an admin of a salon; the customer stream for a customer."""
+    if kind == "admin":
+        if principal.role != "admin" or principal.salon_id is None:
+            raise PermissionDenied("the admin stream is for salon admins")
+        return Subscription("admin", principal.user_id, principal.salon_id)
+    if principal.role != "customer":
+        raise PermissionDenied("the customer stream is for customers")
+    return Subscription("customer", principal.user_id, None, salon_filter)
+
+
+def may_add_admin(principal: Principal, salon_id: int) -> None:
+    if principal.role == "superadmin" or (
+        principal.role == "admin" and principal.salon_id == salon_id
+    ):
+        return
+    raise PermissionDenied("only a superadmin or an admin of this salon can add admins")
+
+
+def may_manage_salon(principal: Principal, salon_id: int) -> None:
+    if principal.role != "admin" or principal.salon_id != salon_id:
+        raise PermissionDenied("only an admin of this salon can do that")
+
+
+def require_superadmin(principal: Principal) -> None:
+    if principal.role != "superadmin":
+        raise PermissionDenied("superadmin only")

@@ -1,0 +1,108 @@
+"""Fixtures: one real server per database backend for the whole session, and clients on it.
+
+Every test that uses `server` (directly or through `client`/`api`) runs once per backend.
+The backend is a session-scoped parameter, so pytest runs all the sqlite tests, then all
+the postgres tests, starting each session server once. TEST_BACKENDS=sqlite (comma
+separated) narrows a local run; CI runs both and fails if PostgreSQL is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.utils.db import BACKENDS, fresh_database_url
+from tests.utils.factories import Api
+from tests.utils.server import ServerProcess, server_env
+
+
+def _selected_backends() -> list[str]:
+    names = [b.strip() for b in os.environ.get("TEST_BACKENDS", ",".join(BACKENDS)).split(",")]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown or not names:
+        raise pytest.UsageError(f"TEST_BACKENDS: unknown {unknown}; choose from {BACKENDS}")
+    return names
+
+
+@pytest.fixture(scope="session", params=_selected_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind the servers of this part of the session use."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The session's server on a fresh database of `backend`; exposes `secret_key`."""
+    workdir = tmp_path_factory.mktemp(f"server-{backend}")
+    database_url, drop_database = fresh_database_url(backend, workdir)
+    process = ServerProcess(server_env(database_url), workdir=workdir, backend=backend)
+    try:
+        process.start()
+        yield process
+    finally:
+        try:
+            process.stop()
+        finally:
+            drop_database()
+
+
+@pytest.fixture
+def server_factory(
+    backend: str, server: ServerProcess, tmp_path: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra servers: `server_factory({"SSE_PING_INTERVAL": "0.2"})`.
+
+    Each gets a fresh database of the current backend and its own secret, unless
+    `share_database=True`, which reuses the session server's database, secret and first
+    superadmin (tokens then work on both). `start=False` returns it unstarted. All are
+    stopped, and their databases dropped, when the test ends. Starting blocks for a
+    second or two; from an async test that is harmless, or use `await srv.astart()`.
+    """
+    started: list[ServerProcess] = []
+    cleanups: list[Callable[[], None]] = []
+
+    def factory(
+        env: dict[str, str | None] | None = None,
+        *,
+        share_database: bool = False,
+        start: bool = True,
+    ) -> ServerProcess:
+        workdir = tmp_path / f"server-{len(started)}"
+        workdir.mkdir()
+        if share_database:
+            settings: dict[str, str | None] = dict(server.overrides)
+        else:
+            database_url, cleanup = fresh_database_url(backend, workdir)
+            cleanups.append(cleanup)
+            settings = dict(server_env(database_url))
+        settings.update(env or {})
+        process = ServerProcess(settings, workdir=workdir, backend=backend)
+        started.append(process)
+        return process.start() if start else process
+
+    try:
+        yield factory
+    finally:
+        try:
+            for process in reversed(started):
+                process.stop()
+        finally:
+            for cleanup in cleanups:
+                cleanup()
+
+
+@pytest.fixture
+async def client(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient, server: ServerProcess) -> Api:
+    api = Api(client, server)
+    await api.ensure_superadmin()
+    return api
