@@ -144,9 +144,15 @@ class NotificationManager:
 
     @contextmanager
     def connect(
-        self, kind: Kind, user_id: int, salon_id: int | None, salon_filter: int | None = None
+        self,
+        kind: Kind,
+        user_id: int,
+        salon_id: int | None = None,
+        salon_filter: int | None = None,
     ) -> Iterator[Connection]:
         """Register a connection for the duration of the block; always unregistered after."""
+        if kind == "admin" and salon_id is None:
+            raise ValueError(f"admin connection of user {user_id} needs a salon_id")
         connection = Connection(kind, user_id, salon_id, salon_filter, self._max_pending)
         self._add(connection)
         try:
@@ -191,8 +197,7 @@ class NotificationManager:
 
     def _add(self, connection: Connection) -> None:
         self._connections.add(connection)
-        if connection.kind == "admin":
-            assert connection.salon_id is not None
+        if connection.kind == "admin" and connection.salon_id is not None:
             self._admins_by_salon.setdefault(connection.salon_id, set()).add(connection)
             self._admins_by_user.setdefault(connection.user_id, set()).add(connection)
         else:
@@ -202,8 +207,7 @@ class NotificationManager:
         self._connections.discard(connection)
         if connection.close_reason == "slow_consumer":
             self.slow_consumers_dropped += 1
-        if connection.kind == "admin":
-            assert connection.salon_id is not None
+        if connection.kind == "admin" and connection.salon_id is not None:
             _discard(self._admins_by_salon, connection.salon_id, connection)
             _discard(self._admins_by_user, connection.user_id, connection)
         else:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.utils.factories import Account, Api
-from tests.utils.sse import open_stream
+from tests.utils.sse import SSEStream, open_stream
 
 ADMIN_STREAM = "/api/v1/notifications/stream"
 CUSTOMER_STREAM = "/api/v1/notifications/customer/stream"
-NOTIFICATIONS = "/api/v1/notifications"
 
 
 @dataclass
@@ -30,25 +29,21 @@ class Tab:
     path: str
     params: dict[str, Any] | None = None
     expected: set[int] = field(default_factory=set)
-    stream: Any = None
+    stream: SSEStream | None = None
 
 
 async def notify(api: Api, token: str, **body: Any) -> int:
-    body.setdefault("notification_type", "test")
-    body.setdefault("title", "Title")
-    body.setdefault("message", "Message")
-    response = await api.send_notification(token, **body)
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
+    return int((await api.notify(token, **body)).id)
 
 
 async def received_ids(tab: Tab) -> list[int]:
     """Collect as many notifications as expected, then make sure nothing else comes."""
+    assert tab.stream is not None
     got: list[int] = []
     for _ in tab.expected:
         event = await tab.stream.next_event(timeout=5.0)
-        assert event.event == "notification", f"{tab.name}: unexpected {event!r}"
-        got.append(int(event.id))
+        assert event.event == "notification", f"{tab.name}: unexpected {event!r} after {got}"
+        got.append(int(event.id or 0))
     try:
         await tab.stream.expect_no_event(within=0.5)
     except AssertionError as exc:
@@ -57,11 +52,7 @@ async def received_ids(tab: Tab) -> list[int]:
 
 
 async def listed_ids(api: Api, token: str, **params: Any) -> list[int]:
-    response = await api.client.get(
-        NOTIFICATIONS, headers=api.auth(token), params={"limit": 200, **params}
-    )
-    assert response.status_code == 200, response.text
-    return [int(n["id"]) for n in response.json()]
+    return [int(n["id"]) for n in await api.notifications(token, limit=200, **params)]
 
 
 async def test_every_stream_and_list_gets_exactly_what_is_routed_to_it(api: Api) -> None:
@@ -103,6 +94,7 @@ async def test_every_stream_and_list_gets_exactly_what_is_routed_to_it(api: Api)
             tab.stream = await stack.enter_async_context(
                 open_stream(api.client, tab.path, token=tab.account.token, params=tab.params)
             )
+            assert tab.stream.status_code == 200, f"{tab.name}: {tab.stream.text}"
             connected = await tab.stream.next_event(timeout=5.0)
             assert connected.event == "connected", f"{tab.name}: {connected!r}"
 

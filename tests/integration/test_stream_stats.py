@@ -78,6 +78,7 @@ class Streams:
         stream = await stack.enter_async_context(
             open_stream(self.api.client, path, token=account.token, params=params or None)
         )
+        assert stream.status_code == 200, f"{name}: {stream.text}"
         event = await stream.next_event(timeout=5.0)
         assert event.event == "connected", f"{name}: {event!r}"
         self.open[name] = (account, stack)
@@ -161,6 +162,7 @@ async def test_stats_drop_back_when_clients_go_away(api: Api, server: Any) -> No
             own = await stack.enter_async_context(httpx.AsyncClient(base_url=server.base_url))
             path = ADMIN_STREAM if account.role == "admin" else CUSTOMER_STREAM
             stream = await stack.enter_async_context(open_stream(own, path, token=account.token))
+            assert stream.status_code == 200, stream.text
             assert (await stream.next_event(timeout=5.0)).event == "connected"
         await wait_for_stats(api, expected_stats(baseline, admins, customers))
 
@@ -186,9 +188,6 @@ async def test_refused_streams_are_never_counted(api: Api) -> None:
     admin = await api.create_admin(salon_id)
     baseline = await get_stats(api)
     for account, path in [(customer, ADMIN_STREAM), (admin, CUSTOMER_STREAM)]:
-        async with (
-            asyncio.timeout(5.0),
-            api.client.stream("GET", path, headers=api.auth(account.token)) as response,
-        ):
-            assert response.status_code == 403
-    assert await get_stats(api) == expected_stats(baseline, [], [])
+        async with open_stream(api.client, path, token=account.token) as stream:
+            assert stream.status_code == 403, stream.text
+            assert await get_stats(api) == expected_stats(baseline, [], [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -14,6 +14,9 @@ from app.api.deps import (
     SettingsDep,
 )
 from app.api.streaming import EventStreamResponse
+from app.core.config import Settings
+from app.core.notification_manager import Kind, NotificationManager
+from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     NotificationCreate,
@@ -27,7 +30,9 @@ from app.services import policy
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-EVENT_STREAM = {200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}}
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}
+}
 
 
 @router.post("", response_model=NotificationPublic, status_code=201)
@@ -73,9 +78,7 @@ async def admin_stream(
     principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep
 ) -> EventStreamResponse:
     """Live notifications of the admin's salon and of the admin itself."""
-    subscription = policy.stream_subscription(principal, "admin")
-    connected = {"user_id": principal.user_id, "salon_id": principal.salon_id}
-    return EventStreamResponse(manager, subscription, connected, settings.sse_retry_ms)
+    return _open_stream(principal, "admin", manager, settings)
 
 
 @router.get("/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
@@ -86,9 +89,24 @@ async def customer_stream(
     salon_id: OptionalId = None,
 ) -> EventStreamResponse:
     """Live notifications of the customer, optionally only those of one salon."""
-    subscription = policy.stream_subscription(principal, "customer", salon_id)
-    connected = {"customer_id": principal.user_id, "salon_id": salon_id}
-    return EventStreamResponse(manager, subscription, connected, settings.sse_retry_ms)
+    return _open_stream(principal, "customer", manager, settings, salon_id)
+
+
+def _open_stream(
+    principal: Principal,
+    kind: Kind,
+    manager: NotificationManager,
+    settings: Settings,
+    salon_filter: int | None = None,
+) -> EventStreamResponse:
+    subscription = policy.stream_subscription(principal, kind, salon_filter)
+    if kind == "admin":
+        connected = {"user_id": principal.user_id, "salon_id": principal.salon_id}
+    else:
+        connected = {"customer_id": principal.user_id, "salon_id": salon_filter}
+    return EventStreamResponse(
+        manager, subscription, connected, settings.sse_retry_ms, principal.expires_at
+    )
 
 
 @router.get("/stream/stats", response_model=StreamStats)

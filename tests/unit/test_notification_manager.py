@@ -1,0 +1,131 @@
+"""The hub on its own: routing by index, coalescing, slow consumers, pings, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.broker.memory import MemoryBroker
+from app.core.notification_manager import NotificationManager, encode_envelope
+from app.core.sse import event_frame
+
+
+def frame(n: int) -> bytes:
+    return event_frame("notification", b'{"n":%d}' % n, n)
+
+
+@pytest.fixture
+async def hub() -> NotificationManager:
+    manager = NotificationManager(MemoryBroker(), "test", ping_interval=3600, max_pending=5)
+    await manager.start()
+    yield manager
+    await manager.stop()
+
+
+async def drain(conn) -> bytes:
+    return await asyncio.wait_for(conn.take(), timeout=1)
+
+
+async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
+    with (
+        hub.connect("admin", 1, salon_id=10) as a1,
+        hub.connect("admin", 2, salon_id=10) as a2,
+        hub.connect("admin", 3, salon_id=20) as other,
+        hub.connect("customer", 1) as customer,
+    ):
+        hub.dispatch(encode_envelope("salon", None, 10, frame(1)))
+        assert await drain(a1) == frame(1)
+        assert await drain(a2) == frame(1)
+        assert not other._pending and not customer._pending
+
+
+async def test_user_notification_needs_the_admin_and_its_salon(hub):
+    with hub.connect("admin", 1, salon_id=10) as admin, hub.connect("customer", 1) as customer:
+        hub.dispatch(encode_envelope("user", 1, 20, frame(1)))  # wrong salon
+        hub.dispatch(encode_envelope("user", 1, 10, frame(2)))
+        assert await drain(admin) == frame(2)
+        assert not customer._pending  # same numeric id, other kind
+
+
+async def test_customer_salon_filter(hub):
+    with (
+        hub.connect("customer", 7) as everything,
+        hub.connect("customer", 7, salon_filter=10) as only_10,
+    ):
+        hub.dispatch(encode_envelope("customer", 7, 20, frame(1)))
+        hub.dispatch(encode_envelope("customer", 7, None, frame(2)))
+        hub.dispatch(encode_envelope("customer", 7, 10, frame(3)))
+        assert await drain(everything) == frame(1) + frame(2) + frame(3)
+        assert await drain(only_10) == frame(3)
+
+
+async def test_burst_is_written_as_one_chunk_in_order(hub):
+    with hub.connect("customer", 1) as conn:
+        for n in range(4):
+            hub.dispatch(encode_envelope("customer", 1, None, frame(n)))
+        assert await drain(conn) == b"".join(frame(n) for n in range(4))
+        assert conn.events_sent == 4
+
+
+async def test_slow_consumer_is_closed_not_waited_for(hub):
+    with hub.connect("customer", 1) as slow, hub.connect("customer", 1) as fast:
+        for n in range(6):
+            hub.dispatch(encode_envelope("customer", 1, None, frame(n)))
+            if n < 5:
+                await drain(fast)
+        assert slow.close_reason == "slow_consumer"
+        assert await drain(slow) is None  # ends at once, nothing more is written
+        assert fast.close_reason is None
+    assert hub.slow_consumers_dropped == 1
+
+
+async def test_disconnected_connection_leaves_every_index(hub):
+    with hub.connect("admin", 1, salon_id=10), hub.connect("customer", 2):
+        assert hub.stats()["total_connections"] == 2
+    assert hub.stats() == {
+        "active_admin_connections": 0,
+        "active_customer_connections": 0,
+        "total_connections": 0,
+        "admins": [],
+        "customers": [],
+    }
+    assert not hub._admins_by_salon and not hub._admins_by_user and not hub._customers
+
+
+async def test_stats_count_connections_and_list_principals_once(hub):
+    with (
+        hub.connect("admin", 5, salon_id=2),
+        hub.connect("admin", 5, salon_id=2),
+        hub.connect("admin", 1, salon_id=3),
+        hub.connect("customer", 9),
+        hub.connect("customer", 4),
+        hub.connect("customer", 9),
+    ):
+        assert hub.stats() == {
+            "active_admin_connections": 3,
+            "active_customer_connections": 3,
+            "total_connections": 6,
+            "admins": [[2, 5], [3, 1]],
+            "customers": [4, 9],
+        }
+
+
+async def test_one_timer_pings_every_connection():
+    hub = NotificationManager(MemoryBroker(), "test", ping_interval=0.05, max_pending=100)
+    await hub.start()
+    try:
+        with hub.connect("admin", 1, salon_id=1) as a, hub.connect("customer", 1) as c:
+            for conn in (a, c):
+                chunk = await drain(conn)
+                assert chunk.startswith(b"event: ping\ndata: {\"timestamp\":")
+    finally:
+        await hub.stop()
+
+
+async def test_stop_ends_streams_after_what_they_had_queued(hub):
+    with hub.connect("customer", 1) as conn:
+        hub.dispatch(encode_envelope("customer", 1, None, frame(1)))
+        await hub.stop()
+        assert await drain(conn) == frame(1)
+        assert await drain(conn) is None
