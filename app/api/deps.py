@@ -14,6 +14,7 @@ from app.core.notification_manager import NotificationManager
 from app.core.security import InvalidToken, Principal, decode_token
 from app.schemas.common import MAX_ID
 from app.services.accounts import AccountService
+from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
 from app.services.notification_service import NotificationService
 
@@ -58,6 +59,11 @@ def get_notification_service(request: Request, session: SessionDep) -> Notificat
     return NotificationService(session, request.app.state.publisher)
 
 
+def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
+    return AppointmentService(session, request.app.state.publisher)
+
+
+AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
 

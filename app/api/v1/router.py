@@ -1,8 +1,9 @@
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import auth, notifications, salons
+from app.api.v1.endpoints import appointments, auth, notifications, salons
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(salons.router)
 api_router.include_router(notifications.router)
+api_router.include_router(appointments.router)
