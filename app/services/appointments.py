@@ -23,6 +23,18 @@ class AppointmentService:
         self.notifications = NotificationService(session, publisher)
 
     async def book(self, principal: Principal, data: AppointmentCreate) -> Appointment:
+        async with self.notifications.writing():
+            return await self._book(principal, data)
+
+    async def confirm(self, principal: Principal, appointment_id: int) -> Appointment:
+        async with self.notifications.writing():
+            return await self._confirm(principal, appointment_id)
+
+    async def cancel(self, principal: Principal, appointment_id: int) -> Appointment:
+        async with self.notifications.writing():
+            return await self._cancel(principal, appointment_id)
+
+    async def _book(self, principal: Principal, data: AppointmentCreate) -> Appointment:
         if principal.role != "customer":
             raise PermissionDenied("only customers book appointments")
         if data.start_time <= datetime.now(UTC):
@@ -56,7 +68,7 @@ class AppointmentService:
             raise PermissionDenied("only admins and customers have appointments")
         return await self.repo.list_for(principal, status, day)
 
-    async def confirm(self, principal: Principal, appointment_id: int) -> Appointment:
+    async def _confirm(self, principal: Principal, appointment_id: int) -> Appointment:
         if principal.role != "admin":
             raise PermissionDenied("only the salon's admins confirm appointments")
         appointment = await self._get(principal, appointment_id)
@@ -76,7 +88,7 @@ class AppointmentService:
         )
         return appointment
 
-    async def cancel(self, principal: Principal, appointment_id: int) -> Appointment:
+    async def _cancel(self, principal: Principal, appointment_id: int) -> Appointment:
         if principal.role not in ("admin", "customer"):
             raise PermissionDenied("only the customer or the salon's admins cancel appointments")
         appointment = await self._get(principal, appointment_id)

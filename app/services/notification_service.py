@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +36,15 @@ class NotificationPublisher:
     def __init__(self, broker: Broker, channel: str) -> None:
         self.broker = broker
         self.channel = channel
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def ordered_write(self) -> AsyncIterator[None]:
+        """Serialize the transactions that create notifications, so that ids are given,
+        committed and published in one order: a stream then never sees id N after N+1,
+        and a client resuming from N misses nothing. Take it before the first write."""
+        async with self._write_lock:
+            yield
 
     async def publish(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
@@ -86,20 +97,40 @@ class NotificationService:
                 "priority": priority,
             }
         )
-        notification = await self.stage(data)
-        await self.commit_and_publish([notification])
-        return notification
+        return await self._create(data)
 
     async def create(self, principal: Principal, data: NotificationCreate) -> Notification:
         """POST /notifications: the caller's rights first, then as send_notification."""
-        notification = await self.stage(policy.authorize_create(principal, data))
-        await self.commit_and_publish([notification])
+        return await self._create(policy.authorize_create(principal, data))
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """A transaction that creates notifications: in publication order, rolled back on error
+        before the next writer goes (SQLite would otherwise keep it waiting on our lock)."""
+        async with self.publisher.ordered_write():
+            try:
+                yield
+            except BaseException:
+                await self.session.rollback()
+                raise
+
+    async def _create(self, data: NotificationCreate) -> Notification:
+        await self._check_routing(data)
+        async with self.writing():
+            notification = self.stage_checked(data)
+            await self.commit_and_publish([notification])
         return notification
 
     async def stage(self, data: NotificationCreate) -> Notification:
-        """Validate routing and add to the session, uncommitted (the caller commits)."""
+        """Validate routing and add to the session, uncommitted: for callers that write rows
+        of their own in the same transaction, inside `writing()`."""
         await self._check_routing(data)
-        return await self.repo.add(Notification(**data.model_dump()))
+        return self.stage_checked(data)
+
+    def stage_checked(self, data: NotificationCreate) -> Notification:
+        notification = Notification(**data.model_dump())
+        self.session.add(notification)
+        return notification
 
     async def commit_and_publish(self, notifications: Sequence[Notification]) -> None:
         await self.session.commit()

@@ -104,8 +104,8 @@ async def test_demo_prints_logins_tokens_and_curl_and_is_not_duplicated_on_resta
             assert {"admin", "customer"} <= tokens.keys(), f"tokens printed:\n{output}"
 
             curl = [line for line in output.splitlines() if "curl" in line]
-            assert any(ADMIN_STREAM in line for line in curl), (
-                f"no curl line for the stream:\n{output}"
+            assert any(ADMIN_STREAM in line and f":{demo.port}/" in line for line in curl), (
+                f"no curl line for this server's stream:\n{output}"
             )
 
             roles = set()
