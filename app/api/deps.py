@@ -1,4 +1,7 @@
-"""Dependencies as Annotated aliases: settings, session, principal, services, hub."""
+"""Dependencies as Annotated aliases: settings, session, principal, services, hub.
+
+All are `async def`: FastAPI runs a plain `def` dependency in a thread pool.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from app.services.notification_service import NotificationService
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -30,7 +33,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_principal(
+async def get_principal(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     if not token:
@@ -41,7 +44,7 @@ def get_principal(
         raise NotAuthenticated("invalid or expired token") from exc
 
 
-def get_manager(request: Request) -> NotificationManager:
+async def get_manager(request: Request) -> NotificationManager:
     return request.app.state.manager  # type: ignore[no-any-return]
 
 
@@ -51,15 +54,15 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
 
 
-def get_account_service(session: SessionDep) -> AccountService:
+async def get_account_service(session: SessionDep) -> AccountService:
     return AccountService(session)
 
 
-def get_notification_service(request: Request, session: SessionDep) -> NotificationService:
+async def get_notification_service(request: Request, session: SessionDep) -> NotificationService:
     return NotificationService(session, request.app.state.publisher)
 
 
-def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
+async def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
     return AppointmentService(session, request.app.state.publisher)
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.utils.factories import API, Account, Api, unique_email
-from tests.utils.server import REPO_ROOT, ServerProcess
+from tests.utils.factories import API, Api, unique_email
+from tests.utils.server import ServerProcess
 from tests.utils.tokens import decode_unverified
 
 REGISTER = f"{API}/auth/register"
@@ -82,7 +82,9 @@ async def test_register_rejects_invalid_bodies_with_422(
 
 
 async def test_register_rejects_a_non_json_body_with_422(client: httpx.AsyncClient) -> None:
-    response = await client.post(REGISTER, content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        REGISTER, content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_json_error(response, 422)
 
 
@@ -121,7 +123,9 @@ async def test_login_with_an_unknown_email_is_401(api: Api) -> None:
         pytest.param({"password": "whatever-password"}, id="no-username"),
     ],
 )
-async def test_login_without_a_field_is_422(client: httpx.AsyncClient, form: dict[str, str]) -> None:
+async def test_login_without_a_field_is_422(
+    client: httpx.AsyncClient, form: dict[str, str]
+) -> None:
     assert_json_error(await client.post(LOGIN, data=form), 422)
 
 
@@ -192,23 +196,24 @@ async def test_a_restart_with_the_superadmin_still_in_the_environment_keeps_it(
 
 
 async def test_the_create_superadmin_command_makes_an_account_that_can_log_in(
-    api: Api, server: ServerProcess, tmp_path: Any
+    api: Api, server: ServerProcess, tmp_path: Path
 ) -> None:
     email, password = unique_email("cli-root"), "cli-pass-" + uuid.uuid4().hex[:8]
-    env = {**server.env, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), server.env.get("PYTHONPATH", "")])}
-    command = [
-        sys.executable, "-m", "app.cli", "create-superadmin", "--email", email, "--password", password,
-    ]
+    command = [sys.executable, "-m", "app.cli", "create-superadmin"]
+    command += ["--email", email, "--password", password]
     result = await asyncio.to_thread(
-        subprocess.run, command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        subprocess.run,
+        command,
+        cwd=tmp_path,
+        env=server.env,  # the server's DATABASE_URL (and the repository on PYTHONPATH)
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert password not in result.stdout + result.stderr
 
     token = await api.login(email, password)
     body = await api.me(token)
-    assert body["email"] == email
-    assert body["role"] == "superadmin"
-    created = Account(body["id"], email, password, "superadmin", None, token)
-    salon = await api.create_salon(token=created.token)  # and it acts as one
-    assert salon.id
+    assert (body["email"], body["role"]) == (email, "superadmin")
+    assert (await api.create_salon(token=token)).id  # and it acts as one

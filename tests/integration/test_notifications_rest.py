@@ -138,7 +138,11 @@ async def test_ids_grow_in_creation_order(api: Api, world: World) -> None:
 async def test_priority_and_extra_data_are_stored_as_given(
     api: Api, world: World, priority: str
 ) -> None:
-    extra = {"appointment_date": "2030-01-16T14:00:00+00:00", "service_name": "Haircut", "n": [1, 2]}
+    extra = {
+        "appointment_date": "2030-01-16T14:00:00+00:00",
+        "service_name": "Haircut",
+        "n": [1, 2],
+    }
     created = await api.notify(
         world.admin_a1.token, priority=priority, extra_data=extra, **to_customer(world.customer1)
     )
@@ -310,7 +314,9 @@ async def test_limit_and_before_id_page_through_the_list(api: Api, world: World)
     token = world.customer2.token
 
     assert ids(await api.notifications(token, limit=2)) == newest_first[:2]
-    assert ids(await api.notifications(token, limit=2, before_id=newest_first[1])) == newest_first[2:4]
+    assert (
+        ids(await api.notifications(token, limit=2, before_id=newest_first[1])) == newest_first[2:4]
+    )
     last_page = await api.notifications(token, limit=2, before_id=newest_first[3])
     assert ids(last_page)[:1] == newest_first[4:]
     assert all(i < made[0] for i in ids(last_page)[1:])
@@ -328,7 +334,9 @@ async def test_the_default_page_is_50_and_the_maximum_200(api: Api, world: World
     assert len(await api.notifications(customer.token, limit=200)) >= 51
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"limit": "ten"}, {"before_id": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 201}, {"limit": "ten"}, {"before_id": "x"}]
+)
 async def test_out_of_range_paging_parameters_are_422(
     api: Api, world: World, params: dict[str, Any]
 ) -> None:
@@ -375,9 +383,7 @@ async def test_a_customer_filters_its_list_by_salon(api: Api, world: World) -> N
         ("POST", f"{NOTIFICATIONS}/1/read"),
     ],
 )
-async def test_the_superadmin_has_no_inbox(
-    api: Api, world: World, method: str, path: str
-) -> None:
+async def test_the_superadmin_has_no_inbox(api: Api, world: World, method: str, path: str) -> None:
     response = await api.client.request(method, path, headers=api.auth(world.superadmin_token))
     assert response.status_code == 403, response.text
     anonymous = await api.client.request(method, path)

@@ -65,7 +65,9 @@ def assert_json_error(response: httpx.Response, status: int) -> None:
 
 async def test_superadmin_creates_a_salon(api: Api, world: World) -> None:
     name = f"Salon {uuid.uuid4().hex[:6]}"
-    response = await api.client.post(SALONS, json={"name": name}, headers=headers(world.superadmin_token))
+    response = await api.client.post(
+        SALONS, json={"name": name}, headers=headers(world.superadmin_token)
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert isinstance(body["id"], int)
@@ -98,7 +100,9 @@ async def test_creating_a_salon_with_a_bad_body_is_422(
     assert_json_error(response, 422)
 
 
-@pytest.mark.parametrize("who", ["superadmin", "admin_of_salon", "admin_of_other_salon", "customer"])
+@pytest.mark.parametrize(
+    "who", ["superadmin", "admin_of_salon", "admin_of_other_salon", "customer"]
+)
 async def test_any_token_lists_the_salons(api: Api, world: World, who: str) -> None:
     response = await api.client.get(SALONS, headers=headers(world.token(who)))
     assert response.status_code == 200, response.text
@@ -205,7 +209,12 @@ async def test_adding_an_admin_with_a_bad_body_is_422(
 
 
 def service_body(**overrides: Any) -> dict[str, Any]:
-    return {"name": f"Cut {uuid.uuid4().hex[:6]}", "duration_minutes": 45, "price": 30.5, **overrides}
+    return {
+        "name": f"Cut {uuid.uuid4().hex[:6]}",
+        "duration_minutes": 45,
+        "price": 30.5,
+        **overrides,
+    }
 
 
 async def test_an_admin_of_the_salon_adds_a_service(api: Api, world: World) -> None:
@@ -245,7 +254,9 @@ async def test_only_an_admin_of_the_salon_adds_services(
     assert body["name"] not in {s["name"] for s in listed.json()}
 
 
-@pytest.mark.parametrize("who", ["superadmin", "admin_of_salon", "admin_of_other_salon", "customer"])
+@pytest.mark.parametrize(
+    "who", ["superadmin", "admin_of_salon", "admin_of_other_salon", "customer"]
+)
 async def test_any_token_lists_a_salons_services_and_only_that_salons(
     api: Api, world: World, who: str
 ) -> None:

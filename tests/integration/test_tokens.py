@@ -88,7 +88,9 @@ BAD_CREDENTIALS: dict[str, Callable[[World, Subject], str | None]] = {
     "garbage": lambda w, s: bearer("not-a-jwt"),
     "three-garbage-segments": lambda w, s: bearer("aaa.bbb.ccc"),
     "expired": lambda w, s: bearer(
-        tokens.encode(claims_of(s, iat=int(time.time()) - 7200, exp=int(time.time()) - 60), w.secret)
+        tokens.encode(
+            claims_of(s, iat=int(time.time()) - 7200, exp=int(time.time()) - 60), w.secret
+        )
     ),
     "tampered-into-another-principal": lambda w, s: bearer(
         tokens.tamper(w.other_than(s).token, sub=str(s.id), role=s.role, salon_id=s.salon_id)
@@ -106,7 +108,10 @@ BAD_CREDENTIALS: dict[str, Callable[[World, Subject], str | None]] = {
 
 
 async def call(
-    client: httpx.AsyncClient, path: str, authorization: str | None, params: dict[str, str] | None = None
+    client: httpx.AsyncClient,
+    path: str,
+    authorization: str | None,
+    params: dict[str, str] | None = None,
 ) -> tuple[int, httpx.Headers, str]:
     """Status, headers and body of GET `path`; streams are read only if they are refused."""
     headers = {"Authorization": authorization} if authorization is not None else {}
@@ -133,10 +138,21 @@ async def test_a_real_token_opens_the_endpoint(
     """The control: the principal's own token works, so the 401s below mean something."""
     path, role = ENDPOINTS[endpoint]
     who = getattr(world, role)
-    status, headers, body = await call(client, path, bearer(who.token))
+    status, _, body = await call(client, path, bearer(who.token))
     assert status == 200, body
     if path in STREAMS:
         assert body == "connected"
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+async def test_a_token_made_here_with_the_servers_key_opens_the_endpoint(
+    client: httpx.AsyncClient, world: World, endpoint: str
+) -> None:
+    """The control for the forgeries: the token maker itself is right."""
+    path, role = ENDPOINTS[endpoint]
+    forged = tokens.encode(claims_of(getattr(world, role)), world.secret)
+    status, _, body = await call(client, path, bearer(forged))
+    assert status == 200, body
 
 
 @pytest.mark.parametrize("credential", list(BAD_CREDENTIALS))

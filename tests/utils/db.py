@@ -63,7 +63,7 @@ def _fresh_postgres() -> tuple[str, Callable[[], None]]:
 async def _execute(admin_url: str, statement: str) -> None:
     try:
         conn = await asyncpg.connect(admin_url, timeout=10)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise RuntimeError(
             f"PostgreSQL is unreachable at {admin_url} ({exc!r}); the postgres backend tests "
             "need it: start it, or set TEST_POSTGRES_URL"

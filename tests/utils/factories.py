@@ -197,9 +197,9 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def connect(server: ServerProcess, timeout: float = 10.0) -> AsyncIterator[Api]:
+async def connect(server: ServerProcess, http_timeout: float = 10.0) -> AsyncIterator[Api]:
     """An `Api` with its own client, for fixtures wider than one test."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=timeout) as client:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=http_timeout) as client:
         api = Api(client, server)
         await api.ensure_superadmin()
         yield api

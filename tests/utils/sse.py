@@ -173,11 +173,17 @@ class SSEStream:
         return self._ended.is_set()
 
     def __repr__(self) -> str:
-        return f"<SSEStream {self.status_code} {self.response.request.url} events={len(self.events)}>"
+        return (
+            f"<SSEStream {self.status_code} {self.response.request.url} events={len(self.events)}>"
+        )
 
     # ------------------------------------------------------------------ waiting
 
-    async def next_event(self, timeout: float = 5.0, skip_pings: bool = True) -> SSEEvent:
+    async def next_event(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the deadline is the point of the call
+        skip_pings: bool = True,
+    ) -> SSEEvent:
         """The next dispatched event (pings skipped unless asked for)."""
         self._require_stream()
         loop = asyncio.get_running_loop()
@@ -188,13 +194,15 @@ class SSEStream:
                 what = "non-ping event" if skip_pings else "event"
                 raise StreamTimeout(f"no {what} within {timeout}s; {self._describe()}")
             if item is None:
-                raise StreamClosed(f"the stream ended while an event was awaited; {self._describe()}")
+                raise StreamClosed(
+                    f"the stream ended while an event was awaited; {self._describe()}"
+                )
             assert isinstance(item, SSEEvent)
             if skip_pings and item.event == "ping":
                 continue
             return item
 
-    async def next_notification(self, timeout: float = 5.0) -> SSEEvent:
+    async def next_notification(self, timeout: float = 5.0) -> SSEEvent:  # noqa: ASYNC109
         """The next non-ping event, which must be a `notification`."""
         event = await self.next_event(timeout=timeout)
         assert event.event == "notification", f"expected a notification, got {event!r}"
@@ -217,24 +225,32 @@ class SSEStream:
             if item.event != "ping":
                 raise AssertionError(f"unexpected event within {within}s: {item!r}")
 
-    async def wait_closed(self, timeout: float = 5.0) -> None:
+    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until the server ends the stream; events already queued stay readable."""
         try:
             await asyncio.wait_for(self._ended.wait(), timeout)
         except TimeoutError:
-            raise StreamTimeout(f"the stream stayed open for {timeout}s; {self._describe()}") from None
+            raise StreamTimeout(
+                f"the stream stayed open for {timeout}s; {self._describe()}"
+            ) from None
 
-    async def read_raw(self, size: int, timeout: float = 5.0) -> bytes:
+    async def read_raw(self, size: int, timeout: float = 5.0) -> bytes:  # noqa: ASYNC109
         """The first `size` bytes of the body (fewer only if the stream ended first)."""
         self._require_stream()
-        async with asyncio.timeout(timeout):
-            while len(self.raw) < size and not self._ended.is_set():
-                await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.raw) < size and not self._ended.is_set():
+            if loop.time() >= deadline:
+                raise StreamTimeout(
+                    f"fewer than {size} bytes within {timeout}s; {self._describe()}"
+                )
+            await asyncio.sleep(0.01)
         return bytes(self.raw[:size])
 
     # ------------------------------------------------------------------ internals
 
-    async def _get(self, remaining: float) -> SSEEvent | None | object:
+    async def _get(self, remaining: float) -> object:
+        """An SSEEvent, None once the stream ended, or _TIMEOUT."""
         if remaining <= 0:
             if self._queue.empty():
                 return _TIMEOUT
@@ -310,7 +326,7 @@ async def open_stream(
     headers: Mapping[str, str] | None = None,
     *,
     last_event_id: int | str | None = None,
-    timeout: float = 10.0,
+    connect_timeout: float = 10.0,
 ) -> AsyncIterator[SSEStream]:
     """GET `path` as an EventSource would; the stream closes when the block exits."""
     request_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
@@ -324,15 +340,15 @@ async def open_stream(
         path,
         params=params,
         headers=request_headers,
-        timeout=httpx.Timeout(timeout, read=None),  # an idle stream is not an error
+        timeout=httpx.Timeout(connect_timeout, read=None),  # an idle stream is not an error
     )
-    response = await asyncio.wait_for(client.send(request, stream=True), timeout)
+    response = await asyncio.wait_for(client.send(request, stream=True), connect_timeout)
     stream = SSEStream(response)
     try:
         if stream.is_event_stream:
             stream._start()
         else:
-            stream.body = await asyncio.wait_for(response.aread(), timeout)
+            stream.body = await asyncio.wait_for(response.aread(), connect_timeout)
             stream._ended.set()
             stream._queue.put_nowait(None)
         yield stream
