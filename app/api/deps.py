@@ -8,17 +8,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.notification_manager import NotificationManager
 from app.core.security import InvalidToken, Principal, decode_token
 from app.schemas.common import MAX_ID
+from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
-from app.services.errors import NotAuthenticated
+from app.services.errors import InvalidRequest, NotAuthenticated
 from app.services.notification_service import NotificationService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -71,3 +73,20 @@ AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+async def get_filter(
+    types: Annotated[
+        str | None,
+        Query(max_length=5000, description="Comma-separated notification types to keep"),
+    ] = None,
+    min_priority: Annotated[Priority, Query(description="Lowest priority to keep")] = "low",
+) -> NotificationFilter:
+    names = None if types is None else frozenset(t.strip() for t in types.split(",") if t.strip())
+    try:
+        return NotificationFilter(types=names or None, min_priority=min_priority)
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid filter: {exc.errors()[0]['msg']}") from exc
+
+
+FilterDep = Annotated[NotificationFilter, Depends(get_filter)]

@@ -52,7 +52,14 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sub = self.subscription
-        with self.manager.connect(sub.kind, sub.user_id, sub.salon_id, sub.salon_filter) as conn:
+        with self.manager.connect(
+            sub.kind,
+            sub.user_id,
+            sub.salon_id,
+            sub.salon_filter,
+            sub.filter.types,
+            sub.filter.min_rank,
+        ) as conn:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             hello = retry_frame(self.retry_ms) + json_frame(
                 "connected", {**self.connected, "server_time": now_iso()}

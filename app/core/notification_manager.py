@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Literal
 
 import orjson
@@ -26,16 +27,33 @@ CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired"]
 PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stalls the loop
 
 
-def encode_envelope(
-    recipient_type: str, recipient_id: int | None, salon_id: int | None, frame: bytes
-) -> bytes:
-    return orjson.dumps([recipient_type, recipient_id, salon_id]) + b"\n" + frame
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the hub needs to know of a notification: who gets it, and what clients filter on."""
+
+    recipient_type: str
+    recipient_id: int | None
+    salon_id: int | None
+    notification_type: str = ""
+    priority: int = 0  # rank: low 0, normal 1, high 2, urgent 3
 
 
-def decode_envelope(message: bytes) -> tuple[str, int | None, int | None, bytes]:
+def encode_envelope(route: Route, frame: bytes) -> bytes:
+    header = orjson.dumps(
+        [
+            route.recipient_type,
+            route.recipient_id,
+            route.salon_id,
+            route.notification_type,
+            route.priority,
+        ]
+    )
+    return header + b"\n" + frame
+
+
+def decode_envelope(message: bytes) -> tuple[Route, bytes]:
     header, _, frame = message.partition(b"\n")
-    recipient_type, recipient_id, salon_id = orjson.loads(header)
-    return recipient_type, recipient_id, salon_id, frame
+    return Route(*orjson.loads(header)), frame
 
 
 class Connection:
@@ -48,9 +66,11 @@ class Connection:
         "close_reason",
         "events_sent",
         "kind",
+        "min_priority",
         "opened_at",
         "salon_filter",
         "salon_id",
+        "types",
         "user_id",
     )
 
@@ -61,17 +81,27 @@ class Connection:
         salon_id: int | None,
         salon_filter: int | None,
         max_pending: int,
+        types: frozenset[str] | None = None,
+        min_priority: int = 0,
     ) -> None:
         self.kind = kind
         self.user_id = user_id
         self.salon_id = salon_id
         self.salon_filter = salon_filter
+        self.types = types
+        self.min_priority = min_priority
         self.opened_at = time.monotonic()
         self.events_sent = 0
         self.close_reason: CloseReason | None = None
         self._max_pending = max_pending
         self._pending: list[bytes] = []
         self._waiter: asyncio.Future[None] | None = None
+
+    def wants(self, route: Route) -> bool:
+        """The client's own filter (types, lowest priority); routing is checked before."""
+        return route.priority >= self.min_priority and (
+            self.types is None or route.notification_type in self.types
+        )
 
     def push(self, frame: bytes) -> None:
         """Queue a frame without waiting; a client too far behind is closed, not waited for."""
@@ -149,11 +179,15 @@ class NotificationManager:
         user_id: int,
         salon_id: int | None = None,
         salon_filter: int | None = None,
+        types: frozenset[str] | None = None,
+        min_priority: int = 0,
     ) -> Iterator[Connection]:
         """Register a connection for the duration of the block; always unregistered after."""
         if kind == "admin" and salon_id is None:
             raise ValueError(f"admin connection of user {user_id} needs a salon_id")
-        connection = Connection(kind, user_id, salon_id, salon_filter, self._max_pending)
+        connection = Connection(
+            kind, user_id, salon_id, salon_filter, self._max_pending, types, min_priority
+        )
         self._add(connection)
         try:
             yield connection
@@ -162,14 +196,18 @@ class NotificationManager:
 
     def dispatch(self, message: bytes) -> None:
         """Broker handler: route one envelope to the local recipients."""
-        recipient_type, recipient_id, salon_id, frame = decode_envelope(message)
-        for connection in self.recipients(recipient_type, recipient_id, salon_id):
-            connection.push(frame)
+        route, frame = decode_envelope(message)
+        for connection in self.recipients(route):
+            if connection.wants(route):
+                connection.push(frame)
 
-    def recipients(
-        self, recipient_type: str, recipient_id: int | None, salon_id: int | None
-    ) -> Iterable[Connection]:
+    def recipients(self, route: Route) -> Iterable[Connection]:
         """The seed's routing rules, as index look-ups."""
+        recipient_type, recipient_id, salon_id = (
+            route.recipient_type,
+            route.recipient_id,
+            route.salon_id,
+        )
         if recipient_type == "salon" and salon_id is not None:
             return tuple(self._admins_by_salon.get(salon_id, ()))
         if recipient_type == "user" and recipient_id is not None:

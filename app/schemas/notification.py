@@ -12,6 +12,25 @@ Priority = Literal["low", "normal", "high", "urgent"]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+
+class NotificationFilter(BaseModel):
+    """A client's own choice of what it wants to see (the seed's "custom filtering")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    types: frozenset[Slug] | None = Field(default=None, max_length=50)
+    min_priority: Priority = "low"
+
+    @property
+    def min_rank(self) -> int:
+        return PRIORITY_RANK[self.min_priority]
+
+    def priorities(self) -> list[str]:
+        return [name for name, rank in PRIORITY_RANK.items() if rank >= self.min_rank]
+
+
 class NotificationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -11,13 +11,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker import Broker
-from app.core.notification_manager import encode_envelope
+from app.core.notification_manager import Route, encode_envelope
 from app.core.security import Principal
 from app.core.sse import event_frame
 from app.db.models import Notification, User
 from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.notifications import NotificationRepository
-from app.schemas.notification import NotificationCreate, NotificationPublic
+from app.schemas.notification import (
+    PRIORITY_RANK,
+    NotificationCreate,
+    NotificationFilter,
+    NotificationPublic,
+)
 from app.services import policy
 from app.services.errors import InvalidRequest, NotFound
 
@@ -48,12 +53,14 @@ class NotificationPublisher:
 
     async def publish(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
-            envelope = encode_envelope(
+            route = Route(
                 notification.recipient_type,
                 notification.recipient_id,
                 notification.salon_id,
-                notification_frame(notification),
+                notification.notification_type,
+                PRIORITY_RANK[notification.priority],
             )
+            envelope = encode_envelope(route, notification_frame(notification))
             try:
                 await self.broker.publish(self.channel, envelope)
             except Exception:
@@ -168,12 +175,18 @@ class NotificationService:
         before_id: int | None,
         unread_only: bool,
         salon_id: int | None,
+        filter: NotificationFilter,
     ) -> Sequence[Notification]:
         policy.require_recipient(principal)
         if principal.role != "customer":
             salon_id = None  # the salon filter is a customer's; an admin sees its own salon
         return await self.repo.list_for(
-            principal, limit=limit, before_id=before_id, unread_only=unread_only, salon_id=salon_id
+            principal,
+            limit=limit,
+            before_id=before_id,
+            unread_only=unread_only,
+            salon_id=salon_id,
+            filter=filter,
         )
 
     async def unread_count(self, principal: Principal) -> int:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from app.core.notification_manager import Kind
 from app.core.security import Principal
-from app.schemas.notification import NotificationCreate
+from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services.errors import PermissionDenied
+
+NO_FILTER = NotificationFilter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +20,7 @@ class Subscription:
     user_id: int
     salon_id: int | None
     salon_filter: int | None = None
+    filter: NotificationFilter = NO_FILTER
 
 
 def authorize_create(principal: Principal, data: NotificationCreate) -> NotificationCreate:
@@ -40,16 +43,19 @@ def require_recipient(principal: Principal) -> None:
 
 
 def stream_subscription(
-    principal: Principal, kind: Kind, salon_filter: int | None = None
+    principal: Principal,
+    kind: Kind,
+    salon_filter: int | None = None,
+    filter: NotificationFilter = NO_FILTER,
 ) -> Subscription:
     """The admin stream is for an admin of a salon; the customer stream for a customer."""
     if kind == "admin":
         if principal.role != "admin" or principal.salon_id is None:
             raise PermissionDenied("the admin stream is for salon admins")
-        return Subscription("admin", principal.user_id, principal.salon_id)
+        return Subscription("admin", principal.user_id, principal.salon_id, None, filter)
     if principal.role != "customer":
         raise PermissionDenied("the customer stream is for customers")
-    return Subscription("customer", principal.user_id, None, salon_filter)
+    return Subscription("customer", principal.user_id, None, salon_filter, filter)
 
 
 def may_add_admin(principal: Principal, salon_id: int) -> None:

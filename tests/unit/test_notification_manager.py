@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from app.broker.memory import MemoryBroker
-from app.core.notification_manager import NotificationManager, encode_envelope
+from app.core.notification_manager import NotificationManager, Route, encode_envelope
 from app.core.sse import event_frame
 
 
@@ -34,7 +34,7 @@ async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
         hub.connect("admin", 3, salon_id=20) as other,
         hub.connect("customer", 1) as customer,
     ):
-        hub.dispatch(encode_envelope("salon", None, 10, frame(1)))
+        hub.dispatch(encode_envelope(Route("salon", None, 10), frame(1)))
         assert await drain(a1) == frame(1)
         assert await drain(a2) == frame(1)
         assert not other._pending and not customer._pending
@@ -42,8 +42,8 @@ async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
 
 async def test_user_notification_needs_the_admin_and_its_salon(hub):
     with hub.connect("admin", 1, salon_id=10) as admin, hub.connect("customer", 1) as customer:
-        hub.dispatch(encode_envelope("user", 1, 20, frame(1)))  # wrong salon
-        hub.dispatch(encode_envelope("user", 1, 10, frame(2)))
+        hub.dispatch(encode_envelope(Route("user", 1, 20), frame(1)))  # wrong salon
+        hub.dispatch(encode_envelope(Route("user", 1, 10), frame(2)))
         assert await drain(admin) == frame(2)
         assert not customer._pending  # same numeric id, other kind
 
@@ -53,9 +53,9 @@ async def test_customer_salon_filter(hub):
         hub.connect("customer", 7) as everything,
         hub.connect("customer", 7, salon_filter=10) as only_10,
     ):
-        hub.dispatch(encode_envelope("customer", 7, 20, frame(1)))
-        hub.dispatch(encode_envelope("customer", 7, None, frame(2)))
-        hub.dispatch(encode_envelope("customer", 7, 10, frame(3)))
+        hub.dispatch(encode_envelope(Route("customer", 7, 20), frame(1)))
+        hub.dispatch(encode_envelope(Route("customer", 7, None), frame(2)))
+        hub.dispatch(encode_envelope(Route("customer", 7, 10), frame(3)))
         assert await drain(everything) == frame(1) + frame(2) + frame(3)
         assert await drain(only_10) == frame(3)
 
@@ -63,7 +63,7 @@ async def test_customer_salon_filter(hub):
 async def test_burst_is_written_as_one_chunk_in_order(hub):
     with hub.connect("customer", 1) as conn:
         for n in range(4):
-            hub.dispatch(encode_envelope("customer", 1, None, frame(n)))
+            hub.dispatch(encode_envelope(Route("customer", 1, None), frame(n)))
         assert await drain(conn) == b"".join(frame(n) for n in range(4))
         assert conn.events_sent == 4
 
@@ -71,7 +71,7 @@ async def test_burst_is_written_as_one_chunk_in_order(hub):
 async def test_slow_consumer_is_closed_not_waited_for(hub):
     with hub.connect("customer", 1) as slow, hub.connect("customer", 1) as fast:
         for n in range(6):
-            hub.dispatch(encode_envelope("customer", 1, None, frame(n)))
+            hub.dispatch(encode_envelope(Route("customer", 1, None), frame(n)))
             if n < 5:
                 await drain(fast)
         assert slow.close_reason == "slow_consumer"
@@ -118,14 +118,30 @@ async def test_one_timer_pings_every_connection():
         with hub.connect("admin", 1, salon_id=1) as a, hub.connect("customer", 1) as c:
             for conn in (a, c):
                 chunk = await drain(conn)
-                assert chunk.startswith(b"event: ping\ndata: {\"timestamp\":")
+                assert chunk.startswith(b'event: ping\ndata: {"timestamp":')
     finally:
         await hub.stop()
 
 
 async def test_stop_ends_streams_after_what_they_had_queued(hub):
     with hub.connect("customer", 1) as conn:
-        hub.dispatch(encode_envelope("customer", 1, None, frame(1)))
+        hub.dispatch(encode_envelope(Route("customer", 1, None), frame(1)))
         await hub.stop()
         assert await drain(conn) == frame(1)
         assert await drain(conn) is None
+
+
+async def test_client_filter_keeps_only_chosen_types_and_priorities(hub):
+    with (
+        hub.connect("customer", 1) as everything,
+        hub.connect("customer", 1, types=frozenset({"appointment_confirmed"})) as by_type,
+        hub.connect("customer", 1, min_priority=2) as urgent_ones,
+    ):
+        hub.dispatch(encode_envelope(Route("customer", 1, None, "promo", 0), frame(1)))
+        hub.dispatch(
+            encode_envelope(Route("customer", 1, None, "appointment_confirmed", 1), frame(2))
+        )
+        hub.dispatch(encode_envelope(Route("customer", 1, None, "promo", 3), frame(3)))
+        assert await drain(everything) == frame(1) + frame(2) + frame(3)
+        assert await drain(by_type) == frame(2)
+        assert await drain(urgent_ones) == frame(3)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Principal
 from app.db.models import Notification
+from app.schemas.notification import NotificationFilter
 
 
 def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnElement[bool]:
@@ -28,6 +29,16 @@ def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnEleme
     return false()
 
 
+def matching(filter: NotificationFilter) -> list[ColumnElement[bool]]:
+    """A client's filter as SQL, the same one the hub applies to live events."""
+    clauses: list[ColumnElement[bool]] = []
+    if filter.types is not None:
+        clauses.append(Notification.notification_type.in_(sorted(filter.types)))
+    if filter.min_rank > 0:
+        clauses.append(Notification.priority.in_(filter.priorities()))
+    return clauses
+
+
 class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -45,8 +56,11 @@ class NotificationRepository:
         before_id: int | None = None,
         unread_only: bool = False,
         salon_id: int | None = None,
+        filter: NotificationFilter | None = None,
     ) -> Sequence[Notification]:
         query = select(Notification).where(visible_to(principal, salon_id))
+        if filter is not None:
+            query = query.where(*matching(filter))
         if before_id is not None:
             query = query.where(Notification.id < before_id)
         if unread_only:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import (
     CurrentPrincipal,
+    FilterDep,
     IdPath,
     ManagerDep,
     NotificationServiceDep,
@@ -20,6 +21,7 @@ from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     NotificationCreate,
+    NotificationFilter,
     NotificationPublic,
     StreamStats,
     UnreadCount,
@@ -46,13 +48,19 @@ async def create_notification(
 async def list_notifications(
     principal: CurrentPrincipal,
     service: NotificationServiceDep,
+    filter: FilterDep,
     unread_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: OptionalId = None,
     salon_id: OptionalId = None,
 ) -> object:
     return await service.list_for(
-        principal, limit=limit, before_id=before_id, unread_only=unread_only, salon_id=salon_id
+        principal,
+        limit=limit,
+        before_id=before_id,
+        unread_only=unread_only,
+        salon_id=salon_id,
+        filter=filter,
     )
 
 
@@ -75,10 +83,10 @@ async def mark_read(
 
 @router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
 async def admin_stream(
-    principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep
+    principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep, filter: FilterDep
 ) -> EventStreamResponse:
     """Live notifications of the admin's salon and of the admin itself."""
-    return _open_stream(principal, "admin", manager, settings)
+    return _open_stream(principal, "admin", manager, settings, filter)
 
 
 @router.get("/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
@@ -86,10 +94,11 @@ async def customer_stream(
     principal: CurrentPrincipal,
     manager: ManagerDep,
     settings: SettingsDep,
+    filter: FilterDep,
     salon_id: OptionalId = None,
 ) -> EventStreamResponse:
     """Live notifications of the customer, optionally only those of one salon."""
-    return _open_stream(principal, "customer", manager, settings, salon_id)
+    return _open_stream(principal, "customer", manager, settings, filter, salon_id)
 
 
 def _open_stream(
@@ -97,9 +106,10 @@ def _open_stream(
     kind: Kind,
     manager: NotificationManager,
     settings: Settings,
+    filter: NotificationFilter,
     salon_filter: int | None = None,
 ) -> EventStreamResponse:
-    subscription = policy.stream_subscription(principal, kind, salon_filter)
+    subscription = policy.stream_subscription(principal, kind, salon_filter, filter)
     if kind == "admin":
         connected = {"user_id": principal.user_id, "salon_id": principal.salon_id}
     else:
