@@ -33,6 +33,7 @@ def run(app: FastAPI, host: str, port: int, log_level: str, **options: Any) -> N
         port=port,
         loop="uvloop",
         http="httptools",
+        ws="websockets-sansio",
         lifespan="on",
         log_level=log_level,
         access_log=False,

@@ -1,7 +1,7 @@
-"""The SSE response: a lean ASGI callable that writes what the hub queues for one connection.
+"""Live delivery over HTTP: the SSE response, and the loop it shares with the WebSocket fallback.
 
-Per stream there is this object, the hub's Connection, the request's own task (the
-writer) and one task watching `receive()`: under uvicorn `send()` ignores a client
+Per stream there is the response object, the hub's Connection, the request's own task
+(the writer) and one task watching `receive()`: under uvicorn `send()` ignores a client
 that has left, so only `http.disconnect` tells us it is gone.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.core.notification_manager import Connection, NotificationManager
+from app.core.notification_manager import Connection, NotificationManager, Subscription
 from app.core.sse import json_frame, now_iso, retry_frame
-from app.services.policy import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,47 @@ HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+async def pump(
+    conn: Connection,
+    expires_at: float,
+    watch: Coroutine[Any, Any, None],
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
+    """Write what the hub queues until the connection is closed: by the client going away
+    (`watch` returns), by its credential expiring, by falling too far behind, or by shutdown."""
+    loop = asyncio.get_running_loop()
+    watcher = loop.create_task(_close_when_done(watch, conn))
+    # The stream ends with its credential; the client reconnects with a fresh one.
+    expiry = loop.call_later(expires_at - time.time(), conn.close, "expired")
+    sub = conn.subscription
+    logger.info("stream opened: %s %s", sub.kind, sub.user_id)
+    try:
+        while (chunk := await conn.take()) is not None:
+            await write(chunk)
+    finally:
+        expiry.cancel()
+        watcher.cancel()
+        logger.info(
+            "stream closed: %s %s after %.1f s, %d events, %s",
+            sub.kind,
+            sub.user_id,
+            time.monotonic() - conn.opened_at,
+            conn.events_sent,
+            conn.close_reason or "error",
+        )
+
+
+async def _close_when_done(watch: Coroutine[Any, Any, None], conn: Connection) -> None:
+    with suppress(Exception):
+        await watch
+    conn.close("client_gone")
+
+
+def hello_frame(subscription: Subscription, retry_ms: int) -> bytes:
+    connected = {**subscription.hello(), "server_time": now_iso()}
+    return retry_frame(retry_ms) + json_frame("connected", connected)
 
 
 class EventStreamResponse(Response):
@@ -38,60 +79,28 @@ class EventStreamResponse(Response):
         self,
         manager: NotificationManager,
         subscription: Subscription,
-        connected: dict[str, Any],
         retry_ms: int,
         expires_at: float,
     ) -> None:
         self.manager = manager
         self.subscription = subscription
-        self.connected = connected
         self.retry_ms = retry_ms
         self.expires_at = expires_at
         self.status_code = 200
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sub = self.subscription
-        with self.manager.connect(
-            sub.kind,
-            sub.user_id,
-            sub.salon_id,
-            sub.salon_filter,
-            sub.filter.types,
-            sub.filter.min_rank,
-        ) as conn:
+        async def write(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        with self.manager.connect(self.subscription) as conn:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            hello = retry_frame(self.retry_ms) + json_frame(
-                "connected", {**self.connected, "server_time": now_iso()}
-            )
-            await send({"type": "http.response.body", "body": hello, "more_body": True})
-            loop = asyncio.get_running_loop()
-            watcher = loop.create_task(_watch_disconnect(receive, conn))
-            # The stream ends with its credential; the client reconnects with a fresh one.
-            expiry = loop.call_later(self.expires_at - time.time(), conn.close, "expired")
-            logger.info("stream opened: %s %s", sub.kind, sub.user_id)
-            try:
-                while (chunk := await conn.take()) is not None:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            finally:
-                expiry.cancel()
-                watcher.cancel()
-                logger.info(
-                    "stream closed: %s %s after %.1f s, %d events, %s",
-                    sub.kind,
-                    sub.user_id,
-                    time.monotonic() - conn.opened_at,
-                    conn.events_sent,
-                    conn.close_reason or "error",
-                )
+            await write(hello_frame(self.subscription, self.retry_ms))
+            await pump(conn, self.expires_at, watch(), write)
         if conn.close_reason != "client_gone":
             with suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _watch_disconnect(receive: Receive, conn: Connection) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            conn.close("client_gone")
-            return

@@ -28,6 +28,28 @@ PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stal
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """What one connection listens to: its principal's routing key and its own filter."""
+
+    kind: Kind
+    user_id: int
+    salon_id: int | None = None  # an admin's salon
+    salon_filter: int | None = None  # a customer's choice of one salon
+    types: frozenset[str] | None = None
+    min_priority: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "admin" and self.salon_id is None:
+            raise ValueError(f"admin subscription of user {self.user_id} needs a salon_id")
+
+    def hello(self) -> dict[str, int | None]:
+        """The principal's ids, as the `connected` event names them."""
+        if self.kind == "admin":
+            return {"user_id": self.user_id, "salon_id": self.salon_id}
+        return {"customer_id": self.user_id, "salon_id": self.salon_filter}
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """What the hub needs to know of a notification: who gets it, and what clients filter on."""
 
@@ -65,31 +87,12 @@ class Connection:
         "_waiter",
         "close_reason",
         "events_sent",
-        "kind",
-        "min_priority",
         "opened_at",
-        "salon_filter",
-        "salon_id",
-        "types",
-        "user_id",
+        "subscription",
     )
 
-    def __init__(
-        self,
-        kind: Kind,
-        user_id: int,
-        salon_id: int | None,
-        salon_filter: int | None,
-        max_pending: int,
-        types: frozenset[str] | None = None,
-        min_priority: int = 0,
-    ) -> None:
-        self.kind = kind
-        self.user_id = user_id
-        self.salon_id = salon_id
-        self.salon_filter = salon_filter
-        self.types = types
-        self.min_priority = min_priority
+    def __init__(self, subscription: Subscription, max_pending: int) -> None:
+        self.subscription = subscription
         self.opened_at = time.monotonic()
         self.events_sent = 0
         self.close_reason: CloseReason | None = None
@@ -99,8 +102,9 @@ class Connection:
 
     def wants(self, route: Route) -> bool:
         """The client's own filter (types, lowest priority); routing is checked before."""
-        return route.priority >= self.min_priority and (
-            self.types is None or route.notification_type in self.types
+        sub = self.subscription
+        return route.priority >= sub.min_priority and (
+            sub.types is None or route.notification_type in sub.types
         )
 
     def push(self, frame: bytes) -> None:
@@ -155,6 +159,7 @@ class NotificationManager:
         self._customers: dict[int, set[Connection]] = {}
         self._connections: set[Connection] = set()
         self._ping_task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.slow_consumers_dropped = 0
 
     async def start(self) -> None:
@@ -163,6 +168,7 @@ class NotificationManager:
 
     async def stop(self) -> None:
         """Stop pinging, stop listening, and end every stream after what it has queued."""
+        self._stopped = True
         if self._ping_task is not None:
             self._ping_task.cancel()
             with suppress(asyncio.CancelledError):
@@ -173,21 +179,11 @@ class NotificationManager:
             connection.close("shutdown")
 
     @contextmanager
-    def connect(
-        self,
-        kind: Kind,
-        user_id: int,
-        salon_id: int | None = None,
-        salon_filter: int | None = None,
-        types: frozenset[str] | None = None,
-        min_priority: int = 0,
-    ) -> Iterator[Connection]:
+    def connect(self, subscription: Subscription) -> Iterator[Connection]:
         """Register a connection for the duration of the block; always unregistered after."""
-        if kind == "admin" and salon_id is None:
-            raise ValueError(f"admin connection of user {user_id} needs a salon_id")
-        connection = Connection(
-            kind, user_id, salon_id, salon_filter, self._max_pending, types, min_priority
-        )
+        connection = Connection(subscription, self._max_pending)
+        if self._stopped:  # opened during shutdown: it ends at once, the client goes elsewhere
+            connection.close("shutdown")
         self._add(connection)
         try:
             yield connection
@@ -211,17 +207,27 @@ class NotificationManager:
         if recipient_type == "salon" and salon_id is not None:
             return tuple(self._admins_by_salon.get(salon_id, ()))
         if recipient_type == "user" and recipient_id is not None:
-            return [c for c in self._admins_by_user.get(recipient_id, ()) if c.salon_id == salon_id]
+            return [
+                c
+                for c in self._admins_by_user.get(recipient_id, ())
+                if c.subscription.salon_id == salon_id
+            ]
         if recipient_type == "customer" and recipient_id is not None:
             return [
                 c
                 for c in self._customers.get(recipient_id, ())
-                if c.salon_filter is None or c.salon_filter == salon_id
+                if c.subscription.salon_filter in (None, salon_id)
             ]
         return ()
 
     def stats(self) -> dict[str, object]:
-        admins = sorted({(c.salon_id, c.user_id) for c in self._connections if c.kind == "admin"})
+        admins = sorted(
+            {
+                (salon_id, c.subscription.user_id)
+                for salon_id, connections in self._admins_by_salon.items()
+                for c in connections
+            }
+        )
         customers = sorted(self._customers)
         admin_count = sum(len(s) for s in self._admins_by_user.values())
         customer_count = sum(len(s) for s in self._customers.values())
@@ -235,21 +241,23 @@ class NotificationManager:
 
     def _add(self, connection: Connection) -> None:
         self._connections.add(connection)
-        if connection.kind == "admin" and connection.salon_id is not None:
-            self._admins_by_salon.setdefault(connection.salon_id, set()).add(connection)
-            self._admins_by_user.setdefault(connection.user_id, set()).add(connection)
+        sub = connection.subscription
+        if sub.kind == "admin" and sub.salon_id is not None:
+            self._admins_by_salon.setdefault(sub.salon_id, set()).add(connection)
+            self._admins_by_user.setdefault(sub.user_id, set()).add(connection)
         else:
-            self._customers.setdefault(connection.user_id, set()).add(connection)
+            self._customers.setdefault(sub.user_id, set()).add(connection)
 
     def _remove(self, connection: Connection) -> None:
         self._connections.discard(connection)
         if connection.close_reason == "slow_consumer":
             self.slow_consumers_dropped += 1
-        if connection.kind == "admin" and connection.salon_id is not None:
-            _discard(self._admins_by_salon, connection.salon_id, connection)
-            _discard(self._admins_by_user, connection.user_id, connection)
+        sub = connection.subscription
+        if sub.kind == "admin" and sub.salon_id is not None:
+            _discard(self._admins_by_salon, sub.salon_id, connection)
+            _discard(self._admins_by_user, sub.user_id, connection)
         else:
-            _discard(self._customers, connection.user_id, connection)
+            _discard(self._customers, sub.user_id, connection)
 
     async def _ping_forever(self) -> None:
         """One timer for every connection; each sweep is written a batch at a time."""

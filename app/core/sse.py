@@ -28,3 +28,21 @@ def ping_frame() -> bytes:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def frames_as_json(chunk: bytes) -> list[str]:
+    """Re-wrap SSE frames (as built above) as JSON texts `{"event", "id"?, "data"}`.
+
+    Used by the WebSocket fallback; `data` is already JSON and is spliced in, not re-parsed.
+    """
+    messages = []
+    for frame in chunk.split(b"\n\n"):
+        if not frame:
+            continue
+        fields = dict(line.split(b": ", 1) for line in frame.split(b"\n") if b": " in line)
+        event_id = fields.get(b"id")
+        head = b'{"event":"' + fields[b"event"] + b'",'
+        if event_id is not None:
+            head += b'"id":' + event_id + b","
+        messages.append((head + b'"data":' + fields[b"data"] + b"}").decode())
+    return messages

@@ -62,6 +62,15 @@ class NotificationPublic(BaseModel):
     priority: Priority
     created_at: datetime
     extra_data: dict[str, Any] | None
+    delivered_at: datetime | None = Field(
+        default=None, description="When a recipient first acknowledged receipt"
+    )
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Id] = Field(min_length=1, max_length=500, description="Notification ids received")
 
 
 class UnreadCount(BaseModel):

@@ -14,6 +14,7 @@ from app.broker import Broker
 from app.core.notification_manager import Route, encode_envelope
 from app.core.security import Principal
 from app.core.sse import event_frame
+from app.db.base import utcnow
 from app.db.models import Notification, User
 from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.notifications import NotificationRepository
@@ -199,8 +200,16 @@ class NotificationService:
         if notification is None:
             raise NotFound(f"notification {notification_id} not found")
         notification.is_read = True
+        notification.delivered_at = notification.delivered_at or utcnow()
         await self.session.commit()
         return notification
+
+    async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
+        """Record receipt of the caller's notifications among `ids`; others are ignored."""
+        policy.require_recipient(principal)
+        updated = await self.repo.mark_delivered(principal, ids)
+        await self.session.commit()
+        return updated
 
     async def mark_all_read(self, principal: Principal) -> int:
         policy.require_recipient(principal)

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from app.core.notification_manager import Kind
+from app.core.notification_manager import Kind, Subscription
 from app.core.security import Principal
 from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services.errors import PermissionDenied
 
 NO_FILTER = NotificationFilter()
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """What a stream listens to: the hub's routing key for one principal."""
-
-    kind: Kind
-    user_id: int
-    salon_id: int | None
-    salon_filter: int | None = None
-    filter: NotificationFilter = NO_FILTER
 
 
 def authorize_create(principal: Principal, data: NotificationCreate) -> NotificationCreate:
@@ -49,13 +36,18 @@ def stream_subscription(
     filter: NotificationFilter = NO_FILTER,
 ) -> Subscription:
     """The admin stream is for an admin of a salon; the customer stream for a customer."""
-    if kind == "admin":
-        if principal.role != "admin" or principal.salon_id is None:
-            raise PermissionDenied("the admin stream is for salon admins")
-        return Subscription("admin", principal.user_id, principal.salon_id, None, filter)
-    if principal.role != "customer":
+    if kind == "admin" and (principal.role != "admin" or principal.salon_id is None):
+        raise PermissionDenied("the admin stream is for salon admins")
+    if kind == "customer" and principal.role != "customer":
         raise PermissionDenied("the customer stream is for customers")
-    return Subscription("customer", principal.user_id, None, salon_filter, filter)
+    return Subscription(
+        kind,
+        principal.user_id,
+        salon_id=principal.salon_id if kind == "admin" else None,
+        salon_filter=salon_filter if kind == "customer" else None,
+        types=filter.types,
+        min_priority=filter.min_rank,
+    )
 
 
 def may_add_admin(principal: Principal, salon_id: int) -> None:

@@ -7,8 +7,17 @@ import asyncio
 import pytest
 
 from app.broker.memory import MemoryBroker
-from app.core.notification_manager import NotificationManager, Route, encode_envelope
+from app.core.notification_manager import (
+    NotificationManager,
+    Route,
+    Subscription,
+    encode_envelope,
+)
 from app.core.sse import event_frame
+
+
+def connect(hub: NotificationManager, *args, **kwargs):
+    return hub.connect(Subscription(*args, **kwargs))
 
 
 def frame(n: int) -> bytes:
@@ -29,10 +38,10 @@ async def drain(conn) -> bytes:
 
 async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
     with (
-        hub.connect("admin", 1, salon_id=10) as a1,
-        hub.connect("admin", 2, salon_id=10) as a2,
-        hub.connect("admin", 3, salon_id=20) as other,
-        hub.connect("customer", 1) as customer,
+        connect(hub, "admin", 1, salon_id=10) as a1,
+        connect(hub, "admin", 2, salon_id=10) as a2,
+        connect(hub, "admin", 3, salon_id=20) as other,
+        connect(hub, "customer", 1) as customer,
     ):
         hub.dispatch(encode_envelope(Route("salon", None, 10), frame(1)))
         assert await drain(a1) == frame(1)
@@ -41,17 +50,22 @@ async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
 
 
 async def test_user_notification_needs_the_admin_and_its_salon(hub):
-    with hub.connect("admin", 1, salon_id=10) as admin, hub.connect("customer", 1) as customer:
+    with connect(hub, "admin", 1, salon_id=10) as admin, connect(hub, "customer", 1) as customer:
         hub.dispatch(encode_envelope(Route("user", 1, 20), frame(1)))  # wrong salon
         hub.dispatch(encode_envelope(Route("user", 1, 10), frame(2)))
         assert await drain(admin) == frame(2)
         assert not customer._pending  # same numeric id, other kind
 
 
+def test_an_admin_subscription_needs_a_salon():
+    with pytest.raises(ValueError, match="salon_id"):
+        Subscription("admin", 1)
+
+
 async def test_customer_salon_filter(hub):
     with (
-        hub.connect("customer", 7) as everything,
-        hub.connect("customer", 7, salon_filter=10) as only_10,
+        connect(hub, "customer", 7) as everything,
+        connect(hub, "customer", 7, salon_filter=10) as only_10,
     ):
         hub.dispatch(encode_envelope(Route("customer", 7, 20), frame(1)))
         hub.dispatch(encode_envelope(Route("customer", 7, None), frame(2)))
@@ -61,7 +75,7 @@ async def test_customer_salon_filter(hub):
 
 
 async def test_burst_is_written_as_one_chunk_in_order(hub):
-    with hub.connect("customer", 1) as conn:
+    with connect(hub, "customer", 1) as conn:
         for n in range(4):
             hub.dispatch(encode_envelope(Route("customer", 1, None), frame(n)))
         assert await drain(conn) == b"".join(frame(n) for n in range(4))
@@ -69,7 +83,7 @@ async def test_burst_is_written_as_one_chunk_in_order(hub):
 
 
 async def test_slow_consumer_is_closed_not_waited_for(hub):
-    with hub.connect("customer", 1) as slow, hub.connect("customer", 1) as fast:
+    with connect(hub, "customer", 1) as slow, connect(hub, "customer", 1) as fast:
         for n in range(6):
             hub.dispatch(encode_envelope(Route("customer", 1, None), frame(n)))
             if n < 5:
@@ -81,7 +95,7 @@ async def test_slow_consumer_is_closed_not_waited_for(hub):
 
 
 async def test_disconnected_connection_leaves_every_index(hub):
-    with hub.connect("admin", 1, salon_id=10), hub.connect("customer", 2):
+    with connect(hub, "admin", 1, salon_id=10), connect(hub, "customer", 2):
         assert hub.stats()["total_connections"] == 2
     assert hub.stats() == {
         "active_admin_connections": 0,
@@ -95,12 +109,12 @@ async def test_disconnected_connection_leaves_every_index(hub):
 
 async def test_stats_count_connections_and_list_principals_once(hub):
     with (
-        hub.connect("admin", 5, salon_id=2),
-        hub.connect("admin", 5, salon_id=2),
-        hub.connect("admin", 1, salon_id=3),
-        hub.connect("customer", 9),
-        hub.connect("customer", 4),
-        hub.connect("customer", 9),
+        connect(hub, "admin", 5, salon_id=2),
+        connect(hub, "admin", 5, salon_id=2),
+        connect(hub, "admin", 1, salon_id=3),
+        connect(hub, "customer", 9),
+        connect(hub, "customer", 4),
+        connect(hub, "customer", 9),
     ):
         assert hub.stats() == {
             "active_admin_connections": 3,
@@ -115,7 +129,7 @@ async def test_one_timer_pings_every_connection():
     hub = NotificationManager(MemoryBroker(), "test", ping_interval=0.05, max_pending=100)
     await hub.start()
     try:
-        with hub.connect("admin", 1, salon_id=1) as a, hub.connect("customer", 1) as c:
+        with connect(hub, "admin", 1, salon_id=1) as a, connect(hub, "customer", 1) as c:
             for conn in (a, c):
                 chunk = await drain(conn)
                 assert chunk.startswith(b'event: ping\ndata: {"timestamp":')
@@ -124,7 +138,7 @@ async def test_one_timer_pings_every_connection():
 
 
 async def test_stop_ends_streams_after_what_they_had_queued(hub):
-    with hub.connect("customer", 1) as conn:
+    with connect(hub, "customer", 1) as conn:
         hub.dispatch(encode_envelope(Route("customer", 1, None), frame(1)))
         await hub.stop()
         assert await drain(conn) == frame(1)
@@ -133,9 +147,9 @@ async def test_stop_ends_streams_after_what_they_had_queued(hub):
 
 async def test_client_filter_keeps_only_chosen_types_and_priorities(hub):
     with (
-        hub.connect("customer", 1) as everything,
-        hub.connect("customer", 1, types=frozenset({"appointment_confirmed"})) as by_type,
-        hub.connect("customer", 1, min_priority=2) as urgent_ones,
+        connect(hub, "customer", 1) as everything,
+        connect(hub, "customer", 1, types=frozenset({"appointment_confirmed"})) as by_type,
+        connect(hub, "customer", 1, min_priority=2) as urgent_ones,
     ):
         hub.dispatch(encode_envelope(Route("customer", 1, None, "promo", 0), frame(1)))
         hub.dispatch(
@@ -145,3 +159,9 @@ async def test_client_filter_keeps_only_chosen_types_and_priorities(hub):
         assert await drain(everything) == frame(1) + frame(2) + frame(3)
         assert await drain(by_type) == frame(2)
         assert await drain(urgent_ones) == frame(3)
+
+
+async def test_a_stream_opened_during_shutdown_ends_at_once(hub):
+    await hub.stop()
+    with connect(hub, "customer", 1) as conn:
+        assert await drain(conn) is None

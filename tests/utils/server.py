@@ -153,7 +153,7 @@ class ServerProcess:
                 self.port = free_port()  # lost a race for the port: try another one
         raise AssertionError("unreachable")
 
-    async def astart(self, timeout: float = 20.0) -> ServerProcess:  # noqa: ASYNC109
+    async def astart(self, timeout: float = 20.0) -> ServerProcess:
         """`start` without blocking the event loop of an async test."""
         return await asyncio.to_thread(self.start, timeout)
 
@@ -170,7 +170,7 @@ class ServerProcess:
                 self._write_marker(f"did not stop within {timeout}s of SIGTERM: SIGKILL")
         return self.kill()
 
-    async def astop(self, timeout: float = 10.0) -> int | None:  # noqa: ASYNC109
+    async def astop(self, timeout: float = 10.0) -> int | None:
         return await asyncio.to_thread(self.stop, timeout)
 
     def kill(self) -> int | None:

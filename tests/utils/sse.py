@@ -181,7 +181,7 @@ class SSEStream:
 
     async def next_event(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109 - the deadline is the point of the call
+        timeout: float = 5.0,
         skip_pings: bool = True,
     ) -> SSEEvent:
         """The next dispatched event (pings skipped unless asked for)."""
@@ -202,7 +202,7 @@ class SSEStream:
                 continue
             return item
 
-    async def next_notification(self, timeout: float = 5.0) -> SSEEvent:  # noqa: ASYNC109
+    async def next_notification(self, timeout: float = 5.0) -> SSEEvent:
         """The next non-ping event, which must be a `notification`."""
         event = await self.next_event(timeout=timeout)
         assert event.event == "notification", f"expected a notification, got {event!r}"
@@ -225,7 +225,7 @@ class SSEStream:
             if item.event != "ping":
                 raise AssertionError(f"unexpected event within {within}s: {item!r}")
 
-    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_closed(self, timeout: float = 5.0) -> None:
         """Wait until the server ends the stream; events already queued stay readable."""
         try:
             await asyncio.wait_for(self._ended.wait(), timeout)
@@ -234,7 +234,7 @@ class SSEStream:
                 f"the stream stayed open for {timeout}s; {self._describe()}"
             ) from None
 
-    async def read_raw(self, size: int, timeout: float = 5.0) -> bytes:  # noqa: ASYNC109
+    async def read_raw(self, size: int, timeout: float = 5.0) -> bytes:
         """The first `size` bytes of the body (fewer only if the stream ended first)."""
         self._require_stream()
         loop = asyncio.get_running_loop()

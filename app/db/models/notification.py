@@ -31,3 +31,5 @@ class Notification(Base):
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     extra_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # First acknowledgement of receipt by a recipient (the seed's "delivery acknowledgment").
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Principal
+from app.db.base import utcnow
 from app.db.models import Notification
 from app.schemas.notification import NotificationFilter
 
@@ -83,10 +84,29 @@ class NotificationRepository:
         return await self.session.scalar(query)
 
     async def mark_all_read(self, principal: Principal) -> int:
+        return await self._update(
+            principal,
+            Notification.is_read.is_(False),
+            is_read=True,
+            delivered_at=func.coalesce(Notification.delivered_at, utcnow()),
+        )
+
+    async def mark_delivered(self, principal: Principal, ids: Sequence[int]) -> int:
+        return await self._update(
+            principal,
+            Notification.id.in_(sorted(set(ids))),
+            Notification.delivered_at.is_(None),
+            delivered_at=utcnow(),
+        )
+
+    async def _update(
+        self, principal: Principal, *where: ColumnElement[bool], **values: object
+    ) -> int:
+        """Change the principal's rows only; returns how many changed."""
         statement = (
             update(Notification)
-            .where(visible_to(principal), Notification.is_read.is_(False))
-            .values(is_read=True)
+            .where(visible_to(principal), *where)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         result = await self.session.execute(statement)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:21:46.651952
+Create Date: 2026-11-27 00:33:52.276918
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.String(length=10), nullable=False),
         sa.Column("extra_data", sa.JSON(), nullable=True),
         sa.Column("created_at", app.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", app.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["salon_id"],
             ["salons.id"],

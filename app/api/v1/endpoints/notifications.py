@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, WebSocket
 
 from app.api.deps import (
     CurrentPrincipal,
@@ -15,11 +15,13 @@ from app.api.deps import (
     SettingsDep,
 )
 from app.api.streaming import EventStreamResponse
+from app.api.websocket import serve_websocket
 from app.core.config import Settings
 from app.core.notification_manager import Kind, NotificationManager
 from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
+    Acknowledgement,
     NotificationCreate,
     NotificationFilter,
     NotificationPublic,
@@ -74,6 +76,14 @@ async def read_all(principal: CurrentPrincipal, service: NotificationServiceDep)
     return Updated(updated=await service.mark_all_read(principal))
 
 
+@router.post("/ack", response_model=Updated)
+async def acknowledge(
+    data: Acknowledgement, principal: CurrentPrincipal, service: NotificationServiceDep
+) -> Updated:
+    """Record that these notifications reached the caller (first time only); others' are ignored."""
+    return Updated(updated=await service.acknowledge(principal, data.ids))
+
+
 @router.post("/{notification_id}/read", response_model=NotificationPublic)
 async def mark_read(
     notification_id: IdPath, principal: CurrentPrincipal, service: NotificationServiceDep
@@ -81,7 +91,7 @@ async def mark_read(
     return await service.mark_read(principal, notification_id)
 
 
-@router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
+@router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200)
 async def admin_stream(
     principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep, filter: FilterDep
 ) -> EventStreamResponse:
@@ -89,7 +99,9 @@ async def admin_stream(
     return _open_stream(principal, "admin", manager, settings, filter)
 
 
-@router.get("/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM)
+@router.get(
+    "/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200
+)
 async def customer_stream(
     principal: CurrentPrincipal,
     manager: ManagerDep,
@@ -110,12 +122,25 @@ def _open_stream(
     salon_filter: int | None = None,
 ) -> EventStreamResponse:
     subscription = policy.stream_subscription(principal, kind, salon_filter, filter)
-    if kind == "admin":
-        connected = {"user_id": principal.user_id, "salon_id": principal.salon_id}
-    else:
-        connected = {"customer_id": principal.user_id, "salon_id": salon_filter}
-    return EventStreamResponse(
-        manager, subscription, connected, settings.sse_retry_ms, principal.expires_at
+    return EventStreamResponse(manager, subscription, settings.sse_retry_ms, principal.expires_at)
+
+
+@router.websocket("/ws")
+async def admin_websocket(websocket: WebSocket, filter: FilterDep) -> None:
+    """WebSocket fallback of the admin stream: one JSON message per event."""
+    await serve_websocket(
+        websocket, lambda principal: policy.stream_subscription(principal, "admin", None, filter)
+    )
+
+
+@router.websocket("/customer/ws")
+async def customer_websocket(
+    websocket: WebSocket, filter: FilterDep, salon_id: OptionalId = None
+) -> None:
+    """WebSocket fallback of the customer stream: one JSON message per event."""
+    await serve_websocket(
+        websocket,
+        lambda principal: policy.stream_subscription(principal, "customer", salon_id, filter),
     )
 
 

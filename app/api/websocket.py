@@ -1,0 +1,78 @@
+"""The seed's "WebSocket fallback": the same hub connection as a stream, over a WebSocket.
+
+Each event is one text message `{"event": ..., "id": ..., "data": {...}}`. The client
+authenticates with an `Authorization` header or, from a browser (which cannot set one),
+with a first message `{"type": "auth", "token": "..."}`; tokens never go in the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.api.streaming import pump
+from app.core.notification_manager import NotificationManager, Subscription
+from app.core.security import InvalidToken, Principal, decode_token
+from app.core.sse import frames_as_json, now_iso
+from app.services.errors import DomainError, PermissionDenied
+
+AUTH_TIMEOUT = 10.0
+CLOSE_NORMAL, CLOSE_TRY_AGAIN = 1000, 1013
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID = 4401, 4403, 4422
+
+
+async def serve_websocket(
+    websocket: WebSocket, subscribe: Callable[[Principal], Subscription]
+) -> None:
+    """Accept, authenticate, subscribe, then forward what the hub queues until either side ends."""
+    await websocket.accept()
+    principal = await _authenticate(websocket)
+    if principal is None:
+        return
+    try:
+        subscription = subscribe(principal)
+    except DomainError as exc:
+        code = CLOSE_FORBIDDEN if isinstance(exc, PermissionDenied) else CLOSE_INVALID
+        await websocket.close(code=code, reason=exc.detail[:120])
+        return
+    manager: NotificationManager = websocket.app.state.manager
+
+    async def write(chunk: bytes) -> None:
+        for message in frames_as_json(chunk):
+            await websocket.send_text(message)
+
+    async def watch() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    with manager.connect(subscription) as conn:
+        hello = {"event": "connected", "data": {**subscription.hello(), "server_time": now_iso()}}
+        await websocket.send_text(orjson.dumps(hello).decode())
+        with suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await pump(conn, principal.expires_at, watch(), write)
+    if conn.close_reason != "client_gone":
+        with suppress(Exception):
+            code = CLOSE_TRY_AGAIN if conn.close_reason == "slow_consumer" else CLOSE_NORMAL
+            await websocket.close(code=code, reason=conn.close_reason or "")
+
+
+async def _authenticate(websocket: WebSocket) -> Principal | None:
+    header = websocket.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else None
+    try:
+        if token is None:
+            first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
+            if not isinstance(first, dict) or first.get("type") != "auth":
+                raise InvalidToken("expected an auth message first")
+            token = str(first.get("token", ""))
+        return decode_token(token, secret=websocket.app.state.settings.secret_key)
+    except (InvalidToken, TimeoutError, ValueError, KeyError):
+        with suppress(Exception):
+            await websocket.close(code=CLOSE_UNAUTHORIZED, reason="invalid or expired token")
+        return None
+    except WebSocketDisconnect:
+        return None
