@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        broker = create_broker(settings.broker_url)
+        broker = create_broker(settings.broker_url, settings.broker_prefix)
         manager = NotificationManager(
             broker,
             NOTIFICATIONS_CHANNEL,

@@ -9,7 +9,8 @@ from app.broker.base import Broker, BrokerError, Handler
 __all__ = ["Broker", "BrokerError", "Handler", "create_broker"]
 
 
-def create_broker(url: str) -> Broker:
+def create_broker(url: str, prefix: str = "salon") -> Broker:
+    """`memory://` (one process) or `redis://host:port/db`; channel names get `prefix`."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         from app.broker.memory import MemoryBroker
@@ -18,7 +19,7 @@ def create_broker(url: str) -> Broker:
     if scheme in ("redis", "rediss"):
         from app.broker.redis import RedisBroker
 
-        return RedisBroker(url)
+        return RedisBroker(url, prefix)
     raise ValueError(
         f"unsupported BROKER_URL scheme {scheme!r} in {url!r}: use memory:// or redis://"
     )

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./salon.db"
     broker_url: str = "memory://"
+    # Prefix of every Redis channel name, so deployments (and test runs) sharing a Redis don't mix.
+    broker_prefix: str = Field(default="salon", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     secret_key: str = ""
     access_token_expire_minutes: float = Field(default=60, gt=0)
     sse_ping_interval: float = Field(default=30, gt=0)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 
 import pytest
 
 from app.broker import create_broker
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-@pytest.fixture(params=["memory://"])
+
+@pytest.fixture(params=["memory", "redis"])
 async def broker(request):
-    instance = create_broker(request.param)
+    """Each backend; Redis gets a key prefix of its own so runs never mix. A Redis that does
+    not answer fails the test (CI must have it), it is never skipped."""
+    url = REDIS_URL if request.param == "redis" else "memory://"
+    instance = create_broker(url, prefix=f"test-{uuid.uuid4().hex[:12]}")
     await instance.start()
+    assert await instance.ping(), f"no broker answers at {url}"
     yield instance
     await instance.stop()
 
@@ -54,9 +62,31 @@ async def test_unsubscribed_handler_gets_nothing_more(broker):
     received: list[bytes] = []
     await broker.subscribe("c", received.append)
     await broker.unsubscribe("c", received.append)
+    witness, arrived = await collect(broker, "c")
     await broker.publish("c", b"x")
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(arrived.wait(), 2)  # the witness heard it, so it was delivered
+    assert witness == [b"x"]
     assert received == []
+
+
+async def test_redis_brokers_of_one_prefix_hear_each_other_and_no_other_prefix():
+    """Two instances of a deployment share a prefix; another deployment on the same Redis
+    does not hear them."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    one, two, stranger = (create_broker(REDIS_URL, p) for p in (prefix, prefix, prefix + "x"))
+    for instance in (one, two, stranger):
+        await instance.start()
+    try:
+        received, arrived = await collect(two, "shared")
+        overheard, _ = await collect(stranger, "shared")
+        await one.publish("shared", b"across")
+        await asyncio.wait_for(arrived.wait(), 2)
+        await asyncio.sleep(0.1)
+        assert received == [b"across"]
+        assert overheard == []
+    finally:
+        for instance in (one, two, stranger):
+            await instance.stop()
 
 
 async def test_a_failing_handler_does_not_stop_the_others(broker):
