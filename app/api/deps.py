@@ -53,6 +53,8 @@ async def get_manager(request: Request) -> NotificationManager:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+# Who may open a stream: for now the same Authorization header as everywhere else.
+StreamPrincipal = CurrentPrincipal
 ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
 
 

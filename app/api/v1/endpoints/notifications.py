@@ -13,6 +13,7 @@ from app.api.deps import (
     ManagerDep,
     NotificationServiceDep,
     SettingsDep,
+    StreamPrincipal,
 )
 from app.api.streaming import EventStreamResponse
 from app.api.websocket import serve_websocket
@@ -93,7 +94,7 @@ async def mark_read(
 
 @router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200)
 async def admin_stream(
-    principal: CurrentPrincipal, manager: ManagerDep, settings: SettingsDep, filter: FilterDep
+    principal: StreamPrincipal, manager: ManagerDep, settings: SettingsDep, filter: FilterDep
 ) -> EventStreamResponse:
     """Live notifications of the admin's salon and of the admin itself."""
     return _open_stream(principal, "admin", manager, settings, filter)
@@ -103,7 +104,7 @@ async def admin_stream(
     "/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200
 )
 async def customer_stream(
-    principal: CurrentPrincipal,
+    principal: StreamPrincipal,
     manager: ManagerDep,
     settings: SettingsDep,
     filter: FilterDep,
