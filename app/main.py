@@ -1,23 +1,30 @@
-"""Assembly: create_app(settings) wires engine, broker, publisher and hub, in that order."""
+"""Assembly: create_app(settings) starts storage, bus, hub and the jobs around them, in order."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
+from app.api.cors import install_cors
 from app.api.errors import install_error_handlers
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
+from app.api.web import mount_web
 from app.broker import create_broker
 from app.core.config import Settings, get_settings
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.services.bootstrap import ensure_first_superadmin
+from app.services.delivery import DeliverySequencer
 from app.services.notification_service import NotificationPublisher
+from app.services.presence import Presence
+from app.services.retention import RetentionJob
 
 NOTIFICATIONS_CHANNEL = "notifications"
+PRESENCE_CHANNEL = "presence"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,28 +33,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        session_factory = create_session_factory(engine)
         broker = create_broker(settings.broker_url, settings.broker_prefix)
         manager = NotificationManager(
-            broker,
-            NOTIFICATIONS_CHANNEL,
             ping_interval=settings.sse_ping_interval,
             max_pending=settings.sse_max_pending_events,
         )
+        sequencer = DeliverySequencer(
+            manager, broker, NOTIFICATIONS_CHANNEL, session_factory, settings.catch_up_interval
+        )
+        presence = Presence(manager, broker, PRESENCE_CHANNEL, settings.presence_interval)
+        retention = RetentionJob(
+            session_factory,
+            timedelta(days=settings.notification_retention_days),
+            settings.retention_interval_seconds,
+        )
         state = app.state
         state.settings, state.broker, state.manager = settings, broker, manager
-        state.session_factory = create_session_factory(engine)
+        state.session_factory, state.presence = session_factory, presence
         state.publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL)
         state.shutting_down = False
-        await broker.start()
-        await manager.start()
-        await ensure_first_superadmin(state.session_factory, settings)
+        # Started in this order and stopped in the reverse one.
+        parts = (broker, manager, sequencer, presence, retention)
+        for part in parts:
+            await part.start()
+        await ensure_first_superadmin(session_factory, settings)
         try:
             yield
         finally:
-            # Streams first (they end cleanly), then the bus, then the database.
             state.shutting_down = True
-            await manager.stop()
-            await broker.stop()
+            for part in reversed(parts):
+                await part.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -58,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_cors(app, settings)
+    mount_web(app)
     app.include_router(health.router)
     app.include_router(api_router)
     return app

@@ -19,9 +19,10 @@ class StreamingServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         state = self.fastapi_app.state
-        state.shutting_down = True
+        state.shutting_down = True  # /readyz fails from now on
         manager = getattr(state, "manager", None)
         if manager is not None:
+            await manager.drain(state.settings.sse_drain_seconds)
             await manager.stop()
         await super().shutdown(sockets)
 
@@ -37,7 +38,7 @@ def run(app: FastAPI, host: str, port: int, log_level: str, **options: Any) -> N
         lifespan="on",
         log_level=log_level,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=15,
         **options,
     )
     StreamingServer(config, app).run()

@@ -8,19 +8,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
+from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api import credentials
+from app.api.streams import StreamOpener, StreamOptions
 from app.core.config import Settings
 from app.core.notification_manager import NotificationManager
-from app.core.security import InvalidToken, Principal, decode_token
+from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
-from app.services.errors import InvalidRequest, NotAuthenticated
+from app.services.errors import BadRequest, InvalidRequest, NotAuthenticated
 from app.services.notification_service import NotificationService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -38,12 +41,38 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def get_principal(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    if not token:
+    """An access token in the Authorization header or, from the dashboard, the session cookie."""
+    settings = request.app.state.settings
+    if token:
+        return credentials.from_bearer(token, settings)
+    principal = credentials.from_session_cookie(request, settings)
+    if principal is None:
         raise NotAuthenticated("not authenticated")
-    try:
-        return decode_token(token, secret=request.app.state.settings.secret_key)
-    except InvalidToken as exc:
-        raise NotAuthenticated("invalid or expired token") from exc
+    return principal
+
+
+async def get_stream_principal(
+    request: Request,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    token: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="A stream token (POST /notifications/stream-token), for EventSource",
+        ),
+    ] = None,
+) -> Principal:
+    """Who opens a stream: the Authorization header (access or stream token), `?token=`
+    (stream tokens only), or the session cookie."""
+    settings = request.app.state.settings
+    if bearer:
+        return credentials.from_bearer(bearer, settings, stream_token_ok=True)
+    if token is not None:
+        return credentials.from_url_token(token, settings)
+    principal = credentials.from_session_cookie(request, settings)
+    if principal is None:
+        raise NotAuthenticated("not authenticated")
+    return principal
 
 
 async def get_manager(request: Request) -> NotificationManager:
@@ -53,8 +82,7 @@ async def get_manager(request: Request) -> NotificationManager:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-# Who may open a stream: for now the same Authorization header as everywhere else.
-StreamPrincipal = CurrentPrincipal
+StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
 
 
@@ -92,3 +120,36 @@ async def get_filter(
 
 
 FilterDep = Annotated[NotificationFilter, Depends(get_filter)]
+
+
+async def get_stream_options(
+    filter: FilterDep,
+    last_event_id_header: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", description="Resume after this notification id"),
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Query(description="Same as the Last-Event-ID header, for clients without it")
+    ] = None,
+) -> StreamOptions:
+    raw = last_event_id_header if last_event_id_header is not None else last_event_id
+    return StreamOptions(filter, parse_last_event_id(raw))
+
+
+def parse_last_event_id(raw: str | None) -> int | None:
+    """A notification id, or None when absent or empty (as EventSource sends it at first)."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
+        raise BadRequest(f"Last-Event-ID must be a notification id, not {value[:40]!r}")
+    return int(value)
+
+
+async def get_streams(connection: HTTPConnection) -> StreamOpener:
+    state = connection.app.state
+    return StreamOpener(state.manager, state.settings, state.session_factory)
+
+
+StreamOptionsDep = Annotated[StreamOptions, Depends(get_stream_options)]
+StreamsDep = Annotated[StreamOpener, Depends(get_streams)]

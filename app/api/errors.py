@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.services.errors import (
+    BadRequest,
     Conflict,
     DomainError,
     InvalidRequest,
@@ -15,6 +16,7 @@ from app.services.errors import (
 )
 
 STATUS: dict[type[DomainError], int] = {
+    BadRequest: 400,
     NotAuthenticated: 401,
     PermissionDenied: 403,
     NotFound: 404,

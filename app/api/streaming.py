@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -21,6 +21,8 @@ from app.core.notification_manager import Connection, NotificationManager, Subsc
 from app.core.sse import json_frame, now_iso, retry_frame
 
 logger = logging.getLogger(__name__)
+
+Replay = AsyncIterator[tuple[bytes, int]]  # chunks of frames, with the last id in each
 
 HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -65,6 +67,27 @@ async def _close_when_done(watch: Coroutine[Any, Any, None], conn: Connection) -
     conn.close("client_gone")
 
 
+async def replay_then_go_live(
+    conn: Connection, replay: Replay | None, write: Callable[[bytes], Awaitable[None]]
+) -> bool:
+    """Write what the client missed, then release the live notifications held meanwhile
+    (the hub registered the connection first, so none falls in between). False if the
+    replay failed: the stream then ends and the client retries."""
+    if replay is None:
+        return True
+    conn.hold()
+    through = 0
+    try:
+        async for chunk, last_id in replay:
+            await write(chunk)
+            through = max(through, last_id)
+    except Exception:
+        logger.exception("replay failed; ending the stream so the client retries")
+        return False
+    conn.release(through)
+    return True
+
+
 def hello_frame(subscription: Subscription, retry_ms: int) -> bytes:
     connected = {**subscription.hello(), "server_time": now_iso()}
     return retry_frame(retry_ms) + json_frame("connected", connected)
@@ -81,11 +104,13 @@ class EventStreamResponse(Response):
         subscription: Subscription,
         retry_ms: int,
         expires_at: float,
+        replay: Replay | None = None,
     ) -> None:
         self.manager = manager
         self.subscription = subscription
         self.retry_ms = retry_ms
         self.expires_at = expires_at
+        self.replay = replay
         self.status_code = 200
         self.background = None
 
@@ -100,7 +125,8 @@ class EventStreamResponse(Response):
         with self.manager.connect(self.subscription) as conn:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await write(hello_frame(self.subscription, self.retry_ms))
-            await pump(conn, self.expires_at, watch(), write)
+            if await replay_then_go_live(conn, self.replay, write):
+                await pump(conn, self.expires_at, watch(), write)
         if conn.close_reason != "client_gone":
             with suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -14,7 +14,7 @@ from contextlib import suppress
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.api.streaming import pump
+from app.api.streaming import Replay, pump, replay_then_go_live
 from app.core.notification_manager import NotificationManager, Subscription
 from app.core.security import InvalidToken, Principal, decode_token
 from app.core.sse import frames_as_json, now_iso
@@ -26,7 +26,9 @@ CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID = 4401, 4403, 4422
 
 
 async def serve_websocket(
-    websocket: WebSocket, subscribe: Callable[[Principal], Subscription]
+    websocket: WebSocket,
+    subscribe: Callable[[Principal], Subscription],
+    replay: Callable[[Subscription], Replay | None],
 ) -> None:
     """Accept, authenticate, subscribe, then forward what the hub queues until either side ends."""
     await websocket.accept()
@@ -53,7 +55,8 @@ async def serve_websocket(
         hello = {"event": "connected", "data": {**subscription.hello(), "server_time": now_iso()}}
         await websocket.send_text(orjson.dumps(hello).decode())
         with suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await pump(conn, principal.expires_at, watch(), write)
+            if await replay_then_go_live(conn, replay(subscription), write):
+                await pump(conn, principal.expires_at, watch(), write)
     if conn.close_reason != "client_gone":
         with suppress(Exception):
             code = CLOSE_TRY_AGAIN if conn.close_reason == "slow_consumer" else CLOSE_NORMAL

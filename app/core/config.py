@@ -6,9 +6,10 @@ import logging
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,38 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(default=3000, ge=0)
     # A client that leaves this many events unread is disconnected (it reconnects and catches up).
     sse_max_pending_events: int = Field(default=1000, ge=1)
+    # On SIGTERM, open streams end spread over this many seconds (clients reconnect elsewhere).
+    sse_drain_seconds: float = Field(default=5, ge=0)
+    # How often each instance reads past its delivery cursor in the database, whatever the bus says.
+    catch_up_interval: float = Field(default=1.0, gt=0)
+    # How often each instance announces its connections to the others (for the stats).
+    presence_interval: float = Field(default=0.5, gt=0)
+    notification_retention_days: float = Field(default=30, gt=0)
+    retention_interval_seconds: float = Field(default=3600, gt=0)
     first_superadmin_email: str | None = None
     first_superadmin_password: str | None = None
     log_level: str = "info"
+
+    # Browser access
+    # Origins (comma separated) whose pages may call the API and open streams; "*" lets any
+    # origin in, but then without credentials (cookies). Empty: same-origin only.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Stream tokens (`?token=` on the streams) outlive reconnects; they open streams, nothing else.
+    stream_token_expire_minutes: float = Field(default=60, gt=0)
+    session_cookie_name: str = Field(default="salon_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    session_expire_minutes: float = Field(default=12 * 60, gt=0)
+    session_cookie_samesite: Literal["lax", "strict"] = "lax"
+    # Unset: Secure when the request came over HTTPS (as uvicorn's proxy headers tell it).
+    session_cookie_secure: bool | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            return [str(origin).rstrip("/") for origin in value]
+        return value
 
     @model_validator(mode="after")
     def _ensure_secret_key(self) -> Settings:

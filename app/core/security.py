@@ -14,6 +14,10 @@ Role = Literal["superadmin", "admin", "customer"]
 ROLES: frozenset[str] = frozenset({"superadmin", "admin", "customer"})
 ALGORITHM = "HS256"
 ACCESS = "access"
+# Browser credentials: a stream token opens the principal's streams and nothing else (it may
+# travel in a URL); a session token lives in an HttpOnly cookie set by POST /auth/session.
+STREAM = "stream"
+SESSION = "session"
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same time.

@@ -27,9 +27,6 @@ class NotificationFilter(BaseModel):
     def min_rank(self) -> int:
         return PRIORITY_RANK[self.min_priority]
 
-    def priorities(self) -> list[str]:
-        return [name for name, rank in PRIORITY_RANK.items() if rank >= self.min_rank]
-
 
 class NotificationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -81,9 +78,19 @@ class Updated(BaseModel):
     updated: int
 
 
+class InstanceStats(BaseModel):
+    instance: str
+    active_admin_connections: int
+    active_customer_connections: int
+    total_connections: int
+    slow_consumers_dropped: int
+
+
 class StreamStats(BaseModel):
     active_admin_connections: int
     active_customer_connections: int
     total_connections: int
     admins: list[list[int]] = Field(description="[salon_id, user_id] pairs, sorted, each once")
     customers: list[int]
+    slow_consumers_dropped: int = Field(description="Streams closed for falling too far behind")
+    instances: list[InstanceStats] = Field(description="The same figures, instance by instance")

@@ -11,6 +11,10 @@ class DomainError(Exception):
         self.detail = detail
 
 
+class BadRequest(DomainError):
+    """A value that cannot be read at all (a malformed header, say)."""
+
+
 class NotAuthenticated(DomainError):
     """No valid credential."""
 

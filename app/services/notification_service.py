@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker import Broker
-from app.core.notification_manager import Route, encode_envelope
+from app.core.connection import Route, encode_envelope
 from app.core.security import Principal
 from app.core.sse import event_frame
 from app.db.base import utcnow
@@ -30,10 +31,32 @@ from app.services.errors import InvalidRequest, NotFound
 logger = logging.getLogger(__name__)
 
 
+# Every transaction that creates notifications takes this PostgreSQL advisory lock before
+# its first insert: ids are then given and committed in one order across all instances,
+# so a reader that has seen id N has seen every committed id below N.
+NOTIFICATION_WRITE_LOCK = 0x5A10_0001
+
+
 def notification_frame(notification: Notification) -> bytes:
     """The SSE event for a notification, serialized once for all its recipients."""
     data = NotificationPublic.model_validate(notification).model_dump_json().encode()
     return event_frame("notification", data, notification.id)
+
+
+def route_of(notification: Notification) -> Route:
+    return Route(
+        notification.id,
+        notification.recipient_type,
+        notification.recipient_id,
+        notification.salon_id,
+        notification.notification_type,
+        PRIORITY_RANK[notification.priority],
+        notification.created_at.timestamp(),
+    )
+
+
+def envelope_of(notification: Notification) -> bytes:
+    return encode_envelope(route_of(notification), notification_frame(notification))
 
 
 class NotificationPublisher:
@@ -46,27 +69,19 @@ class NotificationPublisher:
 
     @asynccontextmanager
     async def ordered_write(self) -> AsyncIterator[None]:
-        """Serialize the transactions that create notifications, so that ids are given,
-        committed and published in one order: a stream then never sees id N after N+1,
-        and a client resuming from N misses nothing. Take it before the first write."""
+        """One notification-creating transaction at a time in this process, published in
+        commit order (other instances are ordered by the database lock, and every hub by
+        the delivery sequencer). Take it before the first write."""
         async with self._write_lock:
             yield
 
     async def publish(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
-            route = Route(
-                notification.recipient_type,
-                notification.recipient_id,
-                notification.salon_id,
-                notification.notification_type,
-                PRIORITY_RANK[notification.priority],
-            )
-            envelope = encode_envelope(route, notification_frame(notification))
             try:
-                await self.broker.publish(self.channel, envelope)
-            except Exception:
-                # Stored already: the database is the truth, clients catch up from it.
-                logger.exception("publishing notification %s failed", notification.id)
+                await self.broker.publish(self.channel, envelope_of(notification))
+            except Exception as exc:
+                # Stored already: the database is the truth; every instance catches up from it.
+                logger.warning("publishing notification %s failed: %s", notification.id, exc)
 
 
 class NotificationService:
@@ -117,6 +132,10 @@ class NotificationService:
         before the next writer goes (SQLite would otherwise keep it waiting on our lock)."""
         async with self.publisher.ordered_write():
             try:
+                if self.session.get_bind().dialect.name == "postgresql":
+                    await self.session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": NOTIFICATION_WRITE_LOCK}
+                    )
                 yield
             except BaseException:
                 await self.session.rollback()

@@ -1,9 +1,18 @@
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import appointments, auth, notifications, salons
+from app.api.v1.endpoints import (
+    appointments,
+    auth,
+    notifications,
+    salons,
+    session,
+    stream_tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
+api_router.include_router(session.router)
 api_router.include_router(salons.router)
+api_router.include_router(stream_tokens.router)
 api_router.include_router(notifications.router)
 api_router.include_router(appointments.router)

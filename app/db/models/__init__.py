@@ -2,6 +2,6 @@
 
 from app.db.models.account import Salon, User
 from app.db.models.booking import Appointment, Service
-from app.db.models.notification import Notification
+from app.db.models.notification import Notification, Watermark
 
-__all__ = ["Appointment", "Notification", "Salon", "Service", "User"]
+__all__ = ["Appointment", "Notification", "Salon", "Service", "User", "Watermark"]

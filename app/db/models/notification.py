@@ -16,6 +16,8 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_recipient", "recipient_type", "recipient_id", "id"),
         Index("ix_notifications_salon", "salon_id", "recipient_type", "id"),
+        # Never reuse an id, even after the newest rows are purged: clients resume by id.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -33,3 +35,12 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # First acknowledgement of receipt by a recipient (the seed's "delivery acknowledgment").
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Watermark(Base):
+    """A named id that only grows, e.g. the highest notification id purged by retention."""
+
+    __tablename__ = "watermarks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(BigId, default=0)

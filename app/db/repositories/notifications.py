@@ -10,33 +10,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.security import Principal
 from app.db.base import utcnow
 from app.db.models import Notification
-from app.schemas.notification import NotificationFilter
+from app.schemas.notification import PRIORITY_RANK, NotificationFilter
 
 
 def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnElement[bool]:
     """Rows routed to this principal: the seed's routing rules, as SQL."""
+    return routed_to(principal.role, principal.user_id, principal.salon_id, salon_id)
+
+
+def routed_to(
+    role: str, user_id: int, admin_salon: int | None, salon_filter: int | None = None
+) -> ColumnElement[bool]:
+    """The same rules as the hub's `recipients`, for an admin of `admin_salon` or a customer."""
     n = Notification
-    if principal.role == "admin":
+    if role == "admin":
         return and_(
-            n.salon_id == principal.salon_id,
+            n.salon_id == admin_salon,
             or_(
                 n.recipient_type == "salon",
-                and_(n.recipient_type == "user", n.recipient_id == principal.user_id),
+                and_(n.recipient_type == "user", n.recipient_id == user_id),
             ),
         )
-    if principal.role == "customer":
-        mine = and_(n.recipient_type == "customer", n.recipient_id == principal.user_id)
-        return mine if salon_id is None else and_(mine, n.salon_id == salon_id)
+    if role == "customer":
+        mine = and_(n.recipient_type == "customer", n.recipient_id == user_id)
+        return mine if salon_filter is None else and_(mine, n.salon_id == salon_filter)
     return false()
 
 
-def matching(filter: NotificationFilter) -> list[ColumnElement[bool]]:
+def matching(types: frozenset[str] | None, min_rank: int) -> list[ColumnElement[bool]]:
     """A client's filter as SQL, the same one the hub applies to live events."""
     clauses: list[ColumnElement[bool]] = []
-    if filter.types is not None:
-        clauses.append(Notification.notification_type.in_(sorted(filter.types)))
-    if filter.min_rank > 0:
-        clauses.append(Notification.priority.in_(filter.priorities()))
+    if types is not None:
+        clauses.append(Notification.notification_type.in_(sorted(types)))
+    if min_rank > 0:
+        kept = [name for name, rank in PRIORITY_RANK.items() if rank >= min_rank]
+        clauses.append(Notification.priority.in_(kept))
     return clauses
 
 
@@ -61,7 +69,7 @@ class NotificationRepository:
     ) -> Sequence[Notification]:
         query = select(Notification).where(visible_to(principal, salon_id))
         if filter is not None:
-            query = query.where(*matching(filter))
+            query = query.where(*matching(filter.types, filter.min_rank))
         if before_id is not None:
             query = query.where(Notification.id < before_id)
         if unread_only:

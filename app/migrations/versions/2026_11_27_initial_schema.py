@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:33:52.276918
+Create Date: 2026-11-27 00:40:40.924802
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("created_at", app.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_salons")),
+    )
+    op.create_table(
+        "watermarks",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("value", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_watermarks")),
     )
     op.create_table(
         "notifications",
@@ -52,6 +58,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.create_index(
@@ -170,5 +177,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_notifications_created_at"))
 
     op.drop_table("notifications")
+    op.drop_table("watermarks")
     op.drop_table("salons")
     # ### end Alembic commands ###

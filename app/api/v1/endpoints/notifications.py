@@ -4,27 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 
 from app.api.deps import (
     CurrentPrincipal,
     FilterDep,
     IdPath,
-    ManagerDep,
     NotificationServiceDep,
-    SettingsDep,
+    StreamOptionsDep,
     StreamPrincipal,
+    StreamsDep,
 )
 from app.api.streaming import EventStreamResponse
-from app.api.websocket import serve_websocket
-from app.core.config import Settings
-from app.core.notification_manager import Kind, NotificationManager
-from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     Acknowledgement,
     NotificationCreate,
-    NotificationFilter,
     NotificationPublic,
     StreamStats,
     UnreadCount,
@@ -94,10 +89,11 @@ async def mark_read(
 
 @router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200)
 async def admin_stream(
-    principal: StreamPrincipal, manager: ManagerDep, settings: SettingsDep, filter: FilterDep
+    principal: StreamPrincipal, options: StreamOptionsDep, streams: StreamsDep
 ) -> EventStreamResponse:
-    """Live notifications of the admin's salon and of the admin itself."""
-    return _open_stream(principal, "admin", manager, settings, filter)
+    """Live notifications of the admin's salon and of the admin itself; with `Last-Event-ID`,
+    first those missed since."""
+    return streams.sse(principal, "admin", options)
 
 
 @router.get(
@@ -105,47 +101,36 @@ async def admin_stream(
 )
 async def customer_stream(
     principal: StreamPrincipal,
-    manager: ManagerDep,
-    settings: SettingsDep,
-    filter: FilterDep,
+    options: StreamOptionsDep,
+    streams: StreamsDep,
     salon_id: OptionalId = None,
 ) -> EventStreamResponse:
-    """Live notifications of the customer, optionally only those of one salon."""
-    return _open_stream(principal, "customer", manager, settings, filter, salon_id)
-
-
-def _open_stream(
-    principal: Principal,
-    kind: Kind,
-    manager: NotificationManager,
-    settings: Settings,
-    filter: NotificationFilter,
-    salon_filter: int | None = None,
-) -> EventStreamResponse:
-    subscription = policy.stream_subscription(principal, kind, salon_filter, filter)
-    return EventStreamResponse(manager, subscription, settings.sse_retry_ms, principal.expires_at)
+    """Live notifications of the customer, optionally only those of one salon; with
+    `Last-Event-ID`, first those missed since."""
+    return streams.sse(principal, "customer", options, salon_id)
 
 
 @router.websocket("/ws")
-async def admin_websocket(websocket: WebSocket, filter: FilterDep) -> None:
+async def admin_websocket(
+    websocket: WebSocket, options: StreamOptionsDep, streams: StreamsDep
+) -> None:
     """WebSocket fallback of the admin stream: one JSON message per event."""
-    await serve_websocket(
-        websocket, lambda principal: policy.stream_subscription(principal, "admin", None, filter)
-    )
+    await streams.websocket(websocket, "admin", options)
 
 
 @router.websocket("/customer/ws")
 async def customer_websocket(
-    websocket: WebSocket, filter: FilterDep, salon_id: OptionalId = None
+    websocket: WebSocket,
+    options: StreamOptionsDep,
+    streams: StreamsDep,
+    salon_id: OptionalId = None,
 ) -> None:
     """WebSocket fallback of the customer stream: one JSON message per event."""
-    await serve_websocket(
-        websocket,
-        lambda principal: policy.stream_subscription(principal, "customer", salon_id, filter),
-    )
+    await streams.websocket(websocket, "customer", options, salon_id)
 
 
 @router.get("/stream/stats", response_model=StreamStats)
-async def stream_stats(principal: CurrentPrincipal, manager: ManagerDep) -> object:
+async def stream_stats(principal: CurrentPrincipal, request: Request) -> object:
+    """Connections of every instance of the deployment, with a per-instance breakdown."""
     policy.require_superadmin(principal)
-    return manager.stats()
+    return request.app.state.presence.stats()

@@ -1,0 +1,83 @@
+"""Where a principal comes from: the Authorization header, the session cookie, or a stream token.
+
+Browsers can't give `new EventSource(url)` a header, so the streams also take the session
+cookie (same-origin pages) and `?token=<stream token>` (pages of other origins). A stream
+token opens streams and nothing else; a full access token is never taken from a URL, since
+URLs end up in histories, proxy logs and Referer headers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import HTTPConnection
+
+from app.core.config import Settings
+from app.core.security import ACCESS, SESSION, STREAM, InvalidToken, Principal, decode_token
+from app.services.errors import NotAuthenticated, PermissionDenied
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Cookie-authenticated requests that change something must carry this header: a page of
+# another origin can only add it after a CORS preflight, which only CORS_ORIGINS pass.
+CSRF_HEADER = "X-Requested-With"
+
+
+def from_bearer(token: str, settings: Settings, *, stream_token_ok: bool = False) -> Principal:
+    """An access token (or, on the streams, also a stream token) from the Authorization header."""
+    kinds = (ACCESS, STREAM) if stream_token_ok else (ACCESS,)
+    return _decode(token, settings, kinds, "invalid or expired token")
+
+
+def from_url_token(token: str, settings: Settings) -> Principal:
+    """`?token=` on a stream: a stream token only; an access token there is refused."""
+    try:
+        return decode_token(token, secret=settings.secret_key, token_type=STREAM)
+    except InvalidToken as exc:
+        if _is_valid(token, settings, ACCESS):
+            raise NotAuthenticated(
+                "access tokens are not accepted in a URL: get a stream token from "
+                "POST /api/v1/notifications/stream-token"
+            ) from exc
+        raise NotAuthenticated("invalid or expired stream token") from exc
+
+
+def from_session_cookie(connection: HTTPConnection, settings: Settings) -> Principal | None:
+    """The principal of the session cookie, None without one; 401 if it is bad or expired,
+    403 if it would change something without the CSRF header."""
+    cookie = connection.cookies.get(settings.session_cookie_name)
+    if cookie is None:
+        return None
+    principal = _decode(cookie, settings, (SESSION,), "invalid or expired session")
+    method = connection.scope.get("method", "GET")
+    if method not in SAFE_METHODS and CSRF_HEADER.lower() not in connection.headers:
+        raise PermissionDenied(f"a request signed in by cookie must send the {CSRF_HEADER} header")
+    return principal
+
+
+def check_origin(connection: HTTPConnection, settings: Settings) -> None:
+    """A browser's cross-origin form may not sign anyone in (login CSRF): when an Origin is
+    sent, it must be this server's own or one of CORS_ORIGINS. Non-browser clients send none."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return
+    host = connection.headers.get("host", "")
+    if urlsplit(origin).netloc == host or origin in settings.cors_origins:
+        return
+    raise PermissionDenied(f"origin {origin[:100]!r} may not sign in here")
+
+
+def _decode(token: str, settings: Settings, kinds: tuple[str, ...], detail: str) -> Principal:
+    for kind in kinds:
+        try:
+            return decode_token(token, secret=settings.secret_key, token_type=kind)
+        except InvalidToken:
+            continue
+    raise NotAuthenticated(detail)
+
+
+def _is_valid(token: str, settings: Settings, kind: str) -> bool:
+    try:
+        decode_token(token, secret=settings.secret_key, token_type=kind)
+    except InvalidToken:
+        return False
+    return True

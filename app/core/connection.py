@@ -1,0 +1,170 @@
+"""One live client, what it listens to, and the envelope a notification travels in.
+
+The broker carries one envelope per notification: a small routing header and the SSE
+frame, serialized once by the publisher. Every hub reads the header and hands each
+recipient the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+Kind = Literal["admin", "customer"]
+CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What one connection listens to: its principal's routing key and its own filter."""
+
+    kind: Kind
+    user_id: int
+    salon_id: int | None = None  # an admin's salon
+    salon_filter: int | None = None  # a customer's choice of one salon
+    types: frozenset[str] | None = None
+    min_priority: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "admin" and self.salon_id is None:
+            raise ValueError(f"admin subscription of user {self.user_id} needs a salon_id")
+
+    def hello(self) -> dict[str, int | None]:
+        """The principal's ids, as the `connected` event names them."""
+        if self.kind == "admin":
+            return {"user_id": self.user_id, "salon_id": self.salon_id}
+        return {"customer_id": self.user_id, "salon_id": self.salon_filter}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the hub needs to know of a notification: its id, who gets it, what clients filter on."""
+
+    id: int
+    recipient_type: str
+    recipient_id: int | None
+    salon_id: int | None
+    notification_type: str = ""
+    priority: int = 0  # rank: low 0, normal 1, high 2, urgent 3
+    created_at: float = 0.0  # epoch seconds, for delivery latency
+
+
+def encode_envelope(route: Route, frame: bytes) -> bytes:
+    header = orjson.dumps(
+        [
+            route.id,
+            route.recipient_type,
+            route.recipient_id,
+            route.salon_id,
+            route.notification_type,
+            route.priority,
+            route.created_at,
+        ]
+    )
+    return header + b"\n" + frame
+
+
+def decode_envelope(message: bytes) -> tuple[Route, bytes]:
+    header, _, frame = message.partition(b"\n")
+    return Route(*orjson.loads(header)), frame
+
+
+class Connection:
+    """One client's stream: a bounded list of pending frames and at most one waiting future.
+
+    Notifications reach it in id order and at most once: `last_id` drops anything not
+    newer. While the stream replays what the client missed, live ones are held aside
+    and released after the replay, so the seam has no gap and no duplicate.
+    """
+
+    __slots__ = (
+        "_held",
+        "_max_pending",
+        "_pending",
+        "_waiter",
+        "close_reason",
+        "events_sent",
+        "last_id",
+        "opened_at",
+        "subscription",
+    )
+
+    def __init__(self, subscription: Subscription, max_pending: int) -> None:
+        self.subscription = subscription
+        self.opened_at = time.monotonic()
+        self.events_sent = 0
+        self.last_id = 0
+        self.close_reason: CloseReason | None = None
+        self._max_pending = max_pending
+        self._pending: list[bytes] = []
+        self._held: list[tuple[int, bytes]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def wants(self, route: Route) -> bool:
+        """The client's own filter (types, lowest priority); routing is checked before."""
+        sub = self.subscription
+        return route.priority >= sub.min_priority and (
+            sub.types is None or route.notification_type in sub.types
+        )
+
+    def push(self, frame: bytes, event_id: int | None = None) -> None:
+        """Queue a frame without waiting; a client too far behind is closed, not waited for."""
+        if self.close_reason is not None:
+            return
+        if event_id is not None:
+            if event_id <= self.last_id:
+                return
+            if self._held is not None:
+                self._held.append((event_id, frame))
+                if len(self._held) > self._max_pending:
+                    self.close("slow_consumer")
+                return
+            self.last_id = event_id
+        if len(self._pending) >= self._max_pending:
+            self.close("slow_consumer")
+            return
+        self._pending.append(frame)
+        self._wake()
+
+    def hold(self) -> None:
+        """Keep live notifications aside until `release` (while replaying)."""
+        self._held = []
+
+    def release(self, replayed_through: int) -> None:
+        """Queue the held notifications newer than the replay, then go live."""
+        held, self._held = self._held or [], None
+        self.last_id = max(self.last_id, replayed_through)
+        for event_id, frame in held:
+            self.push(frame, event_id)
+
+    def close(self, reason: CloseReason) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+            if reason != "shutdown":  # on shutdown, what is queued is still written
+                self._pending.clear()
+            self._wake()
+
+    async def take(self) -> bytes | None:
+        """Everything pending as one chunk (coalesced writes), or None once closed and drained."""
+        while not self._pending:
+            if self.close_reason is not None:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        pending = self._pending
+        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+        self.events_sent += len(pending)
+        pending.clear()
+        return chunk
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -1,0 +1,123 @@
+"""Exactly once, in id order: what the hub of this instance is fed, whatever the bus does.
+
+The bus (broker) is fast but may lose, repeat or reorder: an instance crashes between
+commit and publish, Redis restarts, two instances publish in the other order. The
+database is the truth and ids are committed in order (see NOTIFICATION_WRITE_LOCK), so
+the sequencer keeps a cursor (the last id handed to the hub) and:
+- takes a message from the bus straight to the hub when it is the next one;
+- on a gap, holds what the bus brought and reads the missing ids from the database;
+- every `poll_interval`, reads past the cursor anyway, which covers a bus that is down
+  or a publication that never came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.broker import Broker
+from app.core.connection import Route, decode_envelope
+from app.core.notification_manager import NotificationManager
+from app.db.models import Notification
+from app.services.notification_service import notification_frame, route_of
+
+logger = logging.getLogger(__name__)
+
+PAGE = 500
+
+
+class DeliverySequencer:
+    def __init__(
+        self,
+        hub: NotificationManager,
+        broker: Broker,
+        channel: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        poll_interval: float,
+    ) -> None:
+        self.hub = hub
+        self.broker = broker
+        self.channel = channel
+        self.session_factory = session_factory
+        self.poll_interval = poll_interval
+        self.cursor = 0
+        self.filled_from_database = 0
+        self._early: dict[int, tuple[Route, bytes]] = {}
+        self._fill: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.session_factory() as session:
+            self.cursor = int(await session.scalar(select(func.max(Notification.id))) or 0)
+        await self.broker.subscribe(self.channel, self.on_message)
+        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        await self.broker.unsubscribe(self.channel, self.on_message)
+        for task in (self._poller, self._fill):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    def on_message(self, message: bytes) -> None:
+        route, frame = decode_envelope(message)
+        if route.id <= self.cursor:
+            return  # already delivered, from the database or as a repeat
+        if route.id == self.cursor + 1 and self._fill is None:
+            self._deliver(route, frame)
+            return
+        self._early[route.id] = (route, frame)
+        self._start_fill()
+
+    def _deliver(self, route: Route, frame: bytes) -> None:
+        self.cursor = route.id
+        self.hub.deliver(route, frame)
+
+    def _start_fill(self) -> None:
+        if self._fill is None:
+            self._fill = asyncio.get_running_loop().create_task(self._fill_from_database())
+
+    async def _fill_from_database(self) -> None:
+        """Deliver what the database holds past the cursor, in order, with what came early."""
+        try:
+            while True:
+                rows = await self._committed_after(self.cursor)
+                for row in rows:
+                    early = self._early.pop(row.id, None)
+                    route, frame = early or (route_of(row), notification_frame(row))
+                    if row.id > self.cursor:
+                        self._deliver(route, frame)
+                        self.filled_from_database += 1
+                if len(rows) == PAGE:
+                    continue
+                if not rows and self._early:
+                    # On the bus but not in the database (purged meanwhile): in order still.
+                    for event_id in sorted(self._early):
+                        self._deliver(*self._early.pop(event_id))
+                self._drop_delivered()
+                if not self._early:
+                    return
+        except Exception:
+            logger.exception("catching up from the database failed; retrying at the next poll")
+        finally:
+            self._fill = None
+
+    def _drop_delivered(self) -> None:
+        for event_id in [i for i in self._early if i <= self.cursor]:
+            del self._early[event_id]
+
+    async def _committed_after(self, cursor: int) -> list[Notification]:
+        query = select(Notification).where(Notification.id > cursor).order_by(Notification.id)
+        async with self.session_factory() as session:
+            return list((await session.scalars(query.limit(PAGE))).all())
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            if self._fill is None:
+                self._start_fill()

@@ -1,0 +1,112 @@
+"""Connection statistics of the whole deployment: each instance announces its own on the bus.
+
+Every instance publishes a snapshot of its hub when it changes (at most every
+`interval`) and at least every few intervals; the stats endpoint merges its own live
+figures with the fresh snapshots of the others. An instance that stops says goodbye;
+one that dies stops being counted once its snapshot is stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from contextlib import suppress
+from typing import Any
+
+import orjson
+
+from app.broker import Broker
+from app.core.notification_manager import NotificationManager
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 4  # intervals between snapshots when nothing changes
+STALE_AFTER = 3 * HEARTBEAT_EVERY  # intervals after which a silent instance is not counted
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Presence:
+    def __init__(
+        self, hub: NotificationManager, broker: Broker, channel: str, interval: float
+    ) -> None:
+        self.hub = hub
+        self.broker = broker
+        self.channel = channel
+        self.interval = interval
+        self.name = instance_name()
+        self._others: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.broker.subscribe(self.channel, self.on_message)
+        self._task = asyncio.get_running_loop().create_task(self._announce_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        with suppress(Exception):
+            await self.broker.publish(self.channel, orjson.dumps({"instance": self.name}))
+        await self.broker.unsubscribe(self.channel, self.on_message)
+
+    def on_message(self, message: bytes) -> None:
+        snapshot = orjson.loads(message)
+        name = snapshot.get("instance")
+        if name == self.name:
+            return
+        if "stats" in snapshot:
+            self._others[name] = (time.monotonic(), snapshot["stats"])
+        else:
+            self._others.pop(name, None)  # it said goodbye
+
+    def stats(self) -> dict[str, Any]:
+        """The deployment's connections: the contract's fields, plus one entry per instance."""
+        per_instance = {self.name: self.hub.stats()}
+        oldest = time.monotonic() - STALE_AFTER * self.interval
+        per_instance.update({n: s for n, (seen, s) in self._others.items() if seen >= oldest})
+        admins = sorted({tuple(p) for s in per_instance.values() for p in s["admins"]})
+        customers = sorted({c for s in per_instance.values() for c in s["customers"]})
+        total = {
+            key: sum(s[key] for s in per_instance.values())
+            for key in (
+                "active_admin_connections",
+                "active_customer_connections",
+                "total_connections",
+                "slow_consumers_dropped",
+            )
+        }
+        return {
+            **total,
+            "admins": [list(p) for p in admins],
+            "customers": customers,
+            "instances": [
+                {
+                    "instance": name,
+                    "active_admin_connections": s["active_admin_connections"],
+                    "active_customer_connections": s["active_customer_connections"],
+                    "total_connections": s["total_connections"],
+                    "slow_consumers_dropped": s["slow_consumers_dropped"],
+                }
+                for name, s in sorted(per_instance.items())
+            ],
+        }
+
+    async def _announce_forever(self) -> None:
+        announced_version, quiet = -1, 0
+        while True:
+            if self.hub.version != announced_version or quiet >= HEARTBEAT_EVERY:
+                announced_version, quiet = self.hub.version, 0
+                snapshot = {"instance": self.name, "stats": self.hub.stats()}
+                try:
+                    await self.broker.publish(self.channel, orjson.dumps(snapshot))
+                except Exception as exc:
+                    logger.warning("presence announcement failed: %s", exc)
+            quiet += 1
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,47 @@
+"""Replay: what a reconnecting client missed, read from the database in id order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.connection import Subscription
+from app.core.sse import json_frame
+from app.db.models import Notification
+from app.db.repositories.notifications import matching, routed_to
+from app.services.notification_service import notification_frame
+from app.services.retention import purged_through
+
+PAGE = 500
+
+
+async def replay(
+    session_factory: async_sessionmaker[AsyncSession], sub: Subscription, after_id: int
+) -> AsyncIterator[tuple[bytes, int]]:
+    """Chunks of frames with the last id each holds: every notification routed to `sub`
+    with an id above `after_id`, oldest first; or, when some of those were purged by
+    retention, one `reset` event so the client reloads its list instead."""
+    condition = routed_to(sub.kind, sub.user_id, sub.salon_id, sub.salon_filter)
+    clauses = matching(sub.types, sub.min_priority)
+    async with session_factory() as session:
+        purged = await purged_through(session)
+        if purged > after_id:
+            yield json_frame("reset", {"last_event_id": after_id, "purged_through": purged}), 0
+            return
+        cursor = after_id
+        while True:
+            query = (
+                select(Notification)
+                .where(Notification.id > cursor, condition, *clauses)
+                .order_by(Notification.id)
+                .limit(PAGE)
+            )
+            rows = (await session.scalars(query)).all()
+            if not rows:
+                return
+            cursor = rows[-1].id
+            yield b"".join(notification_frame(row) for row in rows), cursor
+            if len(rows) < PAGE:
+                return
