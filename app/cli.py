@@ -104,6 +104,11 @@ def _print_demo(demo: Demo | None, host: str, port: int) -> None:
     auth = shlex.quote(f"Authorization: Bearer {admin.token}")
     lines += [
         "",
+        f"Open the dashboard: {base}/",
+        "  sign in as the admin in one window and as the customer in a private window (or",
+        "  another browser: one session cookie per browser); book as the customer and watch",
+        "  the booking arrive on the admin's page.",
+        "",
         "Watch the admin stream:",
         f"  curl -N -H {auth} {base}/api/v1/notifications/stream",
         "Then, in another terminal, send the salon a notification:",

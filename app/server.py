@@ -7,6 +7,27 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.streaming import ABORT_EXTENSION
+
+
+class TransportAccess:
+    """Outermost ASGI layer: hands a stream the means to abort its own socket.
+
+    uvicorn's `send` is a method of an object holding the transport; the layers below
+    (Starlette's middleware) wrap it, so it is taken here, before them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is not None:
+                scope.setdefault("extensions", {})[ABORT_EXTENSION] = transport.abort
+        await self.app(scope, receive, send)
 
 
 class StreamingServer(uvicorn.Server):
@@ -29,7 +50,7 @@ class StreamingServer(uvicorn.Server):
 
 def run(app: FastAPI, host: str, port: int, log_level: str, **options: Any) -> None:
     config = uvicorn.Config(
-        app,
+        TransportAccess(app),
         host=host,
         port=port,
         loop="uvloop",

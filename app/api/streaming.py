@@ -47,7 +47,9 @@ async def pump(
     logger.info("stream opened: %s %s", sub.kind, sub.user_id)
     try:
         while (chunk := await conn.take()) is not None:
+            conn.writing = True
             await write(chunk)
+            conn.writing = False
     finally:
         expiry.cancel()
         watcher.cancel()
@@ -88,6 +90,15 @@ async def replay_then_go_live(
     return True
 
 
+ABORT_EXTENSION = "salon.transport_abort"
+
+
+def transport_abort(scope: Scope) -> Callable[[], None] | None:
+    """The server's way to drop this connection's socket, if it gave one (see app.server)."""
+    abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    return abort if callable(abort) else None
+
+
 def hello_frame(subscription: Subscription, retry_ms: int) -> bytes:
     connected = {**subscription.hello(), "server_time": now_iso()}
     return retry_frame(retry_ms) + json_frame("connected", connected)
@@ -123,6 +134,7 @@ class EventStreamResponse(Response):
                 pass
 
         with self.manager.connect(self.subscription) as conn:
+            conn.abort = transport_abort(scope)
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await write(hello_frame(self.subscription, self.retry_ms))
             if await replay_then_go_live(conn, self.replay, write):

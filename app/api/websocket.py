@@ -14,7 +14,7 @@ from contextlib import suppress
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.api.streaming import Replay, pump, replay_then_go_live
+from app.api.streaming import Replay, pump, replay_then_go_live, transport_abort
 from app.core.notification_manager import NotificationManager, Subscription
 from app.core.security import InvalidToken, Principal, decode_token
 from app.core.sse import frames_as_json, now_iso
@@ -52,6 +52,7 @@ async def serve_websocket(
             pass
 
     with manager.connect(subscription) as conn:
+        conn.abort = transport_abort(websocket.scope)
         hello = {"event": "connected", "data": {**subscription.hello(), "server_time": now_iso()}}
         await websocket.send_text(orjson.dumps(hello).decode())
         with suppress(WebSocketDisconnect, RuntimeError, OSError):

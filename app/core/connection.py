@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,11 +87,13 @@ class Connection:
         "_max_pending",
         "_pending",
         "_waiter",
+        "abort",
         "close_reason",
         "events_sent",
         "last_id",
         "opened_at",
         "subscription",
+        "writing",
     )
 
     def __init__(self, subscription: Subscription, max_pending: int) -> None:
@@ -103,6 +106,10 @@ class Connection:
         self._pending: list[bytes] = []
         self._held: list[tuple[int, bytes]] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # Set by the transport: drops the socket when a write is stuck on a client that
+        # stopped reading (a polite close would wait to flush to it forever).
+        self.abort: Callable[[], None] | None = None
+        self.writing = False
 
     def wants(self, route: Route) -> bool:
         """The client's own filter (types, lowest priority); routing is checked before."""
@@ -147,6 +154,8 @@ class Connection:
             if reason != "shutdown":  # on shutdown, what is queued is still written
                 self._pending.clear()
             self._wake()
+            if self.writing and self.abort is not None and reason != "client_gone":
+                self.abort()
 
     async def take(self) -> bytes | None:
         """Everything pending as one chunk (coalesced writes), or None once closed and drained."""
