@@ -15,6 +15,7 @@ from app.api.v1.router import api_router
 from app.api.web import mount_web
 from app.broker import create_broker
 from app.core.config import Settings, get_settings
+from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.services.bootstrap import ensure_first_superadmin
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = NotificationManager(
             ping_interval=settings.sse_ping_interval,
             max_pending=settings.sse_max_pending_events,
+            metrics=app.state.metrics,
         )
         sequencer = DeliverySequencer(
             manager, broker, NOTIFICATIONS_CHANNEL, session_factory, settings.catch_up_interval
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = app.state
         state.settings, state.broker, state.manager = settings, broker, manager
         state.session_factory, state.presence = session_factory, presence
-        state.publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL)
+        state.publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
         state.shutting_down = False
         # Started in this order and stopped in the reverse one.
         parts = (broker, manager, sequencer, presence, retention)
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     install_cors(app, settings)
     mount_web(app)

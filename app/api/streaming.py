@@ -17,12 +17,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.core.metrics import Metrics
 from app.core.notification_manager import Connection, NotificationManager, Subscription
 from app.core.sse import json_frame, now_iso, retry_frame
 
 logger = logging.getLogger(__name__)
 
-Replay = AsyncIterator[tuple[bytes, int]]  # chunks of frames, with the last id in each
+Replay = AsyncIterator[tuple[bytes, int, int]]  # chunks of frames: bytes, last id, how many
 
 HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -36,6 +37,7 @@ async def pump(
     expires_at: float,
     watch: Coroutine[Any, Any, None],
     write: Callable[[bytes], Awaitable[None]],
+    metrics: Metrics,
 ) -> None:
     """Write what the hub queues until the connection is closed: by the client going away
     (`watch` returns), by its credential expiring, by falling too far behind, or by shutdown."""
@@ -50,6 +52,8 @@ async def pump(
             conn.writing = True
             await write(chunk)
             conn.writing = False
+            if conn.chunk_notes:
+                metrics.delivered(conn.chunk_notes, conn.chunk_oldest)
     finally:
         expiry.cancel()
         watcher.cancel()
@@ -70,7 +74,10 @@ async def _close_when_done(watch: Coroutine[Any, Any, None], conn: Connection) -
 
 
 async def replay_then_go_live(
-    conn: Connection, replay: Replay | None, write: Callable[[bytes], Awaitable[None]]
+    conn: Connection,
+    replay: Replay | None,
+    write: Callable[[bytes], Awaitable[None]],
+    metrics: Metrics,
 ) -> bool:
     """Write what the client missed, then release the live notifications held meanwhile
     (the hub registered the connection first, so none falls in between). False if the
@@ -80,9 +87,10 @@ async def replay_then_go_live(
     conn.hold()
     through = 0
     try:
-        async for chunk, last_id in replay:
+        async for chunk, last_id, count in replay:
             await write(chunk)
             through = max(through, last_id)
+            metrics.replayed.inc(count)
     except Exception:
         logger.exception("replay failed; ending the stream so the client retries")
         return False
@@ -137,8 +145,9 @@ class EventStreamResponse(Response):
             conn.abort = transport_abort(scope)
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await write(hello_frame(self.subscription, self.retry_ms))
-            if await replay_then_go_live(conn, self.replay, write):
-                await pump(conn, self.expires_at, watch(), write)
+            metrics = self.manager.metrics
+            if await replay_then_go_live(conn, self.replay, write, metrics):
+                await pump(conn, self.expires_at, watch(), write, metrics)
         if conn.close_reason != "client_gone":
             with suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -56,8 +56,9 @@ async def serve_websocket(
         hello = {"event": "connected", "data": {**subscription.hello(), "server_time": now_iso()}}
         await websocket.send_text(orjson.dumps(hello).decode())
         with suppress(WebSocketDisconnect, RuntimeError, OSError):
-            if await replay_then_go_live(conn, replay(subscription), write):
-                await pump(conn, principal.expires_at, watch(), write)
+            metrics = manager.metrics
+            if await replay_then_go_live(conn, replay(subscription), write, metrics):
+                await pump(conn, principal.expires_at, watch(), write, metrics)
     if conn.close_reason != "client_gone":
         with suppress(Exception):
             code = CLOSE_TRY_AGAIN if conn.close_reason == "slow_consumer" else CLOSE_NORMAL

@@ -85,10 +85,15 @@ class Connection:
     __slots__ = (
         "_held",
         "_max_pending",
+        "_notes",
+        "_oldest",
         "_pending",
         "_waiter",
         "abort",
+        "chunk_notes",
+        "chunk_oldest",
         "close_reason",
+        "dropped",
         "events_sent",
         "last_id",
         "opened_at",
@@ -104,7 +109,13 @@ class Connection:
         self.close_reason: CloseReason | None = None
         self._max_pending = max_pending
         self._pending: list[bytes] = []
-        self._held: list[tuple[int, bytes]] | None = None
+        self._held: list[tuple[int, bytes, float]] | None = None
+        # Notifications among the pending frames, and the creation time of the oldest.
+        self._notes = 0
+        self._oldest = 0.0
+        self.chunk_notes = 0  # the same, for the chunk `take` returned last
+        self.chunk_oldest = 0.0
+        self.dropped = 0  # notifications discarded when the connection was closed
         self._waiter: asyncio.Future[None] | None = None
         # Set by the transport: drops the socket when a write is stuck on a client that
         # stopped reading (a polite close would wait to flush to it forever).
@@ -118,7 +129,7 @@ class Connection:
             sub.types is None or route.notification_type in sub.types
         )
 
-    def push(self, frame: bytes, event_id: int | None = None) -> None:
+    def push(self, frame: bytes, event_id: int | None = None, created_at: float = 0.0) -> None:
         """Queue a frame without waiting; a client too far behind is closed, not waited for."""
         if self.close_reason is not None:
             return
@@ -126,11 +137,14 @@ class Connection:
             if event_id <= self.last_id:
                 return
             if self._held is not None:
-                self._held.append((event_id, frame))
+                self._held.append((event_id, frame, created_at))
                 if len(self._held) > self._max_pending:
                     self.close("slow_consumer")
                 return
             self.last_id = event_id
+            if not self._notes:
+                self._oldest = created_at
+            self._notes += 1
         if len(self._pending) >= self._max_pending:
             self.close("slow_consumer")
             return
@@ -145,14 +159,16 @@ class Connection:
         """Queue the held notifications newer than the replay, then go live."""
         held, self._held = self._held or [], None
         self.last_id = max(self.last_id, replayed_through)
-        for event_id, frame in held:
-            self.push(frame, event_id)
+        for event_id, frame, created_at in held:
+            self.push(frame, event_id, created_at)
 
     def close(self, reason: CloseReason) -> None:
         if self.close_reason is None:
             self.close_reason = reason
             if reason != "shutdown":  # on shutdown, what is queued is still written
+                self.dropped = self._notes + len(self._held or ())
                 self._pending.clear()
+                self._notes = 0
             self._wake()
             if self.writing and self.abort is not None and reason != "client_gone":
                 self.abort()
@@ -171,6 +187,7 @@ class Connection:
         chunk = pending[0] if len(pending) == 1 else b"".join(pending)
         self.events_sent += len(pending)
         pending.clear()
+        self.chunk_notes, self.chunk_oldest, self._notes = self._notes, self._oldest, 0
         return chunk
 
     def _wake(self) -> None:

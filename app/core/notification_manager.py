@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -21,6 +22,7 @@ from app.core.connection import (
     decode_envelope,
     encode_envelope,
 )
+from app.core.metrics import Metrics
 from app.core.sse import ping_frame
 
 __all__ = [
@@ -39,7 +41,10 @@ PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stal
 
 
 class NotificationManager:
-    def __init__(self, *, ping_interval: float, max_pending: int) -> None:
+    def __init__(
+        self, *, ping_interval: float, max_pending: int, metrics: Metrics | None = None
+    ) -> None:
+        self.metrics = metrics or Metrics()
         self._ping_interval = ping_interval
         self._max_pending = max_pending
         self._admins_by_salon: dict[int, set[Connection]] = {}
@@ -98,7 +103,7 @@ class NotificationManager:
         count = 0
         for connection in self.recipients(route):
             if connection.wants(route):
-                connection.push(frame, route.id)
+                connection.push(frame, route.id, route.created_at)
                 count += 1
         return count
 
@@ -145,6 +150,8 @@ class NotificationManager:
         self._connections.add(connection)
         self.version += 1
         sub = connection.subscription
+        self.metrics.opened.labels(sub.kind).inc()
+        self.metrics.active.labels(sub.kind).inc()
         if sub.kind == "admin" and sub.salon_id is not None:
             self._admins_by_salon.setdefault(sub.salon_id, set()).add(connection)
             self._admins_by_user.setdefault(sub.user_id, set()).add(connection)
@@ -154,9 +161,16 @@ class NotificationManager:
     def _remove(self, connection: Connection) -> None:
         self._connections.discard(connection)
         self.version += 1
-        if connection.close_reason == "slow_consumer":
+        sub, metrics = connection.subscription, self.metrics
+        reason = connection.close_reason or "error"
+        if reason == "slow_consumer":
             self.slow_consumers_dropped += 1
-        sub = connection.subscription
+            metrics.slow_consumers.inc()
+        metrics.active.labels(sub.kind).dec()
+        metrics.closed.labels(sub.kind, reason).inc()
+        metrics.duration.labels(sub.kind).observe(time.monotonic() - connection.opened_at)
+        if connection.dropped:
+            metrics.failed.inc(connection.dropped)
         if sub.kind == "admin" and sub.salon_id is not None:
             _discard(self._admins_by_salon, sub.salon_id, connection)
             _discard(self._admins_by_user, sub.user_id, connection)

@@ -45,7 +45,6 @@ class DeliverySequencer:
         self.session_factory = session_factory
         self.poll_interval = poll_interval
         self.cursor = 0
-        self.filled_from_database = 0
         self._early: dict[int, tuple[Route, bytes]] = {}
         self._fill: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -92,7 +91,8 @@ class DeliverySequencer:
                     route, frame = early or (route_of(row), notification_frame(row))
                     if row.id > self.cursor:
                         self._deliver(route, frame)
-                        self.filled_from_database += 1
+                        if early is None:
+                            self.hub.metrics.caught_up.inc()
                 if len(rows) == PAGE:
                     continue
                 if not rows and self._early:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker import Broker
 from app.core.connection import Route, encode_envelope
+from app.core.metrics import Metrics
 from app.core.security import Principal
 from app.core.sse import event_frame
 from app.db.base import utcnow
@@ -62,9 +63,10 @@ def envelope_of(notification: Notification) -> bytes:
 class NotificationPublisher:
     """Hands committed notifications to the broker; the hubs of every instance route them."""
 
-    def __init__(self, broker: Broker, channel: str) -> None:
+    def __init__(self, broker: Broker, channel: str, metrics: Metrics) -> None:
         self.broker = broker
         self.channel = channel
+        self.metrics = metrics
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -77,9 +79,11 @@ class NotificationPublisher:
 
     async def publish(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
+            self.metrics.created.labels(notification.recipient_type).inc()
             try:
                 await self.broker.publish(self.channel, envelope_of(notification))
             except Exception as exc:
+                self.metrics.publish_failures.inc()
                 # Stored already: the database is the truth; every instance catches up from it.
                 logger.warning("publishing notification %s failed: %s", notification.id, exc)
 

@@ -19,8 +19,8 @@ PAGE = 500
 
 async def replay(
     session_factory: async_sessionmaker[AsyncSession], sub: Subscription, after_id: int
-) -> AsyncIterator[tuple[bytes, int]]:
-    """Chunks of frames with the last id each holds: every notification routed to `sub`
+) -> AsyncIterator[tuple[bytes, int, int]]:
+    """Chunks of frames (bytes, last id, how many): every notification routed to `sub`
     with an id above `after_id`, oldest first; or, when some of those were purged by
     retention, one `reset` event so the client reloads its list instead."""
     condition = routed_to(sub.kind, sub.user_id, sub.salon_id, sub.salon_filter)
@@ -28,7 +28,8 @@ async def replay(
     async with session_factory() as session:
         purged = await purged_through(session)
         if purged > after_id:
-            yield json_frame("reset", {"last_event_id": after_id, "purged_through": purged}), 0
+            reset = json_frame("reset", {"last_event_id": after_id, "purged_through": purged})
+            yield reset, 0, 0
             return
         cursor = after_id
         while True:
@@ -42,6 +43,6 @@ async def replay(
             if not rows:
                 return
             cursor = rows[-1].id
-            yield b"".join(notification_frame(row) for row in rows), cursor
+            yield b"".join(notification_frame(row) for row in rows), cursor, len(rows)
             if len(rows) < PAGE:
                 return

@@ -1,0 +1,110 @@
+"""Prometheus metrics of one process, cheap enough for the delivery hot path.
+
+The per-delivery figures (deliveries, their latency) are recorded once per write of a
+coalesced chunk, weighted by the notifications it holds, into a plain-Python histogram:
+prometheus-client's own takes a lock per observation, which at 100,000 deliveries a
+second is a visible share of a core.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+class WeightedHistogram(Collector):
+    """A histogram without locks (the event loop is the only writer) and with weights."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name, self.documentation, self.bounds = name, documentation, buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float, weight: int = 1) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += weight
+        self.sum += value * weight
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], buckets, self.sum)
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.active = Gauge("salon_active_connections", "Open streams", ["kind"], registry=registry)
+        self.opened = Counter(
+            "salon_connections_opened", "Streams opened", ["kind"], registry=registry
+        )
+        self.closed = Counter(
+            "salon_connections_closed", "Streams closed", ["kind", "reason"], registry=registry
+        )
+        self.duration = Histogram(
+            "salon_connection_duration_seconds",
+            "How long streams stayed open",
+            ["kind"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.created = Counter(
+            "salon_notifications_created",
+            "Notifications stored",
+            ["recipient_type"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "salon_deliveries", "Notifications written to a stream", registry=registry
+        )
+        self.failed = Counter(
+            "salon_failed_deliveries",
+            "Notifications queued for a stream that was closed before writing them",
+            registry=registry,
+        )
+        self.slow_consumers = Counter(
+            "salon_slow_consumers_dropped", "Streams closed for falling behind", registry=registry
+        )
+        self.replayed = Counter(
+            "salon_replayed_events", "Notifications sent by Last-Event-ID replay", registry=registry
+        )
+        self.caught_up = Counter(
+            "salon_caught_up_from_database",
+            "Notifications this instance read from the database instead of the bus",
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "salon_broker_publish_failures", "Publications the broker refused", registry=registry
+        )
+        self.refusals = Counter(
+            "salon_limit_refusals", "Requests refused by a limit", ["limit"], registry=registry
+        )
+        self.latency = WeightedHistogram(
+            "salon_delivery_latency_seconds",
+            "From a notification's creation to its write on a stream",
+            LATENCY_BUCKETS,
+        )
+        registry.register(self.latency)
+
+    def delivered(self, count: int, oldest_created: float) -> None:
+        """`count` notifications written in one chunk; the oldest was created then."""
+        self.deliveries.inc(count)
+        self.latency.observe(max(0.0, time.time() - oldest_created), count)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
