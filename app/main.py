@@ -20,9 +20,10 @@ from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
-from app.services.notification_service import NotificationPublisher
 from app.services.presence import Presence
+from app.services.publishing import NotificationPublisher
 from app.services.retention import RetentionJob
+from app.services.writer import NotificationWriter
 
 NOTIFICATIONS_CHANNEL = "notifications"
 PRESENCE_CHANNEL = "presence"
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = app.state
         state.settings, state.broker, state.manager = settings, broker, manager
         state.session_factory, state.presence = session_factory, presence
-        state.publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
+        publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
+        state.writer = NotificationWriter(session_factory, publisher)
         state.shutting_down = False
         # Started in this order and stopped in the reverse one.
         parts = (broker, manager, sequencer, presence, retention)

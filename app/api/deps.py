@@ -91,11 +91,11 @@ async def get_account_service(session: SessionDep) -> AccountService:
 
 
 async def get_notification_service(request: Request, session: SessionDep) -> NotificationService:
-    return NotificationService(session, request.app.state.publisher)
+    return NotificationService(session, request.app.state.writer)
 
 
 async def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
-    return AppointmentService(session, request.app.state.publisher)
+    return AppointmentService(session, request.app.state.writer)
 
 
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]

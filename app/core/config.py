@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     # Unset: Secure when the request came over HTTPS (as uvicorn's proxy headers tell it).
     session_cookie_secure: bool | None = None
 
+    # Limits and logs
+    # "plain" (one readable line per event) or "json" (one JSON object per line, for collectors).
+    log_format: Literal["plain", "json"] = "plain"
+    # Every stream ends after this long (a little less, spread so clients don't reconnect in
+    # step), whatever its credential says; the client reconnects and is checked again.
+    sse_max_stream_seconds: float = Field(default=900, gt=0)
+    # Streams (SSE and WebSocket) open at once, over every instance; 0 turns a limit off.
+    limit_streams_per_principal: int = Field(default=10, ge=0)
+    limit_streams_per_salon: int = Field(default=100, ge=0)
+    # Streams one principal may open per window, and stats requests per window.
+    limit_stream_opens: int = Field(default=60, ge=0)
+    limit_stream_opens_window: float = Field(default=60, gt=0)
+    limit_stats_requests: int = Field(default=60, ge=0)
+    limit_stats_window: float = Field(default=60, gt=0)
+    # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
+    max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

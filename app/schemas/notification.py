@@ -43,6 +43,12 @@ class NotificationCreate(BaseModel):
     priority: Priority = "normal"
 
 
+class NotificationBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notifications: list[NotificationCreate] = Field(min_length=1, max_length=500)
+
+
 class NotificationPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -62,6 +68,10 @@ class NotificationPublic(BaseModel):
     delivered_at: datetime | None = Field(
         default=None, description="When a recipient first acknowledged receipt"
     )
+
+
+class NotificationBatchPublic(BaseModel):
+    notifications: list[NotificationPublic]
 
 
 class Acknowledgement(BaseModel):

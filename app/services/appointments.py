@@ -13,14 +13,15 @@ from app.db.repositories.appointments import AppointmentRepository
 from app.schemas.appointment import AppointmentCreate
 from app.schemas.notification import NotificationCreate
 from app.services.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from app.services.notification_service import NotificationPublisher, NotificationService
+from app.services.notification_service import NotificationService
+from app.services.writer import NotificationWriter
 
 
 class AppointmentService:
-    def __init__(self, session: AsyncSession, publisher: NotificationPublisher) -> None:
+    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
         self.session = session
         self.repo = AppointmentRepository(session)
-        self.notifications = NotificationService(session, publisher)
+        self.notifications = NotificationService(session, writer)
 
     async def book(self, principal: Principal, data: AppointmentCreate) -> Appointment:
         async with self.notifications.writing():

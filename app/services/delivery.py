@@ -23,7 +23,7 @@ from app.broker import Broker
 from app.core.connection import Route, decode_envelope
 from app.core.notification_manager import NotificationManager
 from app.db.models import Notification
-from app.services.notification_service import notification_frame, route_of
+from app.services.publishing import notification_frame, route_of
 
 logger = logging.getLogger(__name__)
 

@@ -33,3 +33,12 @@ class Conflict(DomainError):
 
 class InvalidRequest(DomainError):
     """Well-formed, but refers to things that don't fit (unknown recipient, wrong salon...)."""
+
+
+class LimitExceeded(DomainError):
+    """Past a limit (streams open, opening rate, request rate): retry after `retry_after` s."""
+
+    def __init__(self, detail: str, *, limit: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.retry_after = retry_after

@@ -11,7 +11,7 @@ from app.core.connection import Subscription
 from app.core.sse import json_frame
 from app.db.models import Notification
 from app.db.repositories.notifications import matching, routed_to
-from app.services.notification_service import notification_frame
+from app.services.publishing import notification_frame
 from app.services.retention import purged_through
 
 PAGE = 500

@@ -19,6 +19,8 @@ from app.api.streaming import EventStreamResponse
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     Acknowledgement,
+    NotificationBatchCreate,
+    NotificationBatchPublic,
     NotificationCreate,
     NotificationPublic,
     StreamStats,
@@ -40,6 +42,15 @@ async def create_notification(
     data: NotificationCreate, principal: CurrentPrincipal, service: NotificationServiceDep
 ) -> object:
     return await service.create(principal, data)
+
+
+@router.post("/batch", response_model=NotificationBatchPublic, status_code=201)
+async def create_batch(
+    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationServiceDep
+) -> object:
+    """Up to 500 notifications in one transaction, each routed and pushed as if created alone;
+    all stored or none (a bad item is named by its index)."""
+    return {"notifications": await service.create_batch(principal, data.notifications)}
 
 
 @router.get("", response_model=list[NotificationPublic])

@@ -1,0 +1,56 @@
+"""A committed notification on its way out: its SSE frame (built once), its route, the bus."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from app.broker import Broker
+from app.core.connection import Route, encode_envelope
+from app.core.metrics import Metrics
+from app.core.sse import event_frame
+from app.db.models import Notification
+from app.schemas.notification import PRIORITY_RANK, NotificationPublic
+
+logger = logging.getLogger(__name__)
+
+
+def notification_frame(notification: Notification) -> bytes:
+    """The SSE event for a notification, serialized once for all its recipients."""
+    data = NotificationPublic.model_validate(notification).model_dump_json().encode()
+    return event_frame("notification", data, notification.id)
+
+
+def route_of(notification: Notification) -> Route:
+    return Route(
+        notification.id,
+        notification.recipient_type,
+        notification.recipient_id,
+        notification.salon_id,
+        notification.notification_type,
+        PRIORITY_RANK[notification.priority],
+        notification.created_at.timestamp(),
+    )
+
+
+def envelope_of(notification: Notification) -> bytes:
+    return encode_envelope(route_of(notification), notification_frame(notification))
+
+
+class NotificationPublisher:
+    """Hands committed notifications to the broker; the hubs of every instance route them."""
+
+    def __init__(self, broker: Broker, channel: str, metrics: Metrics) -> None:
+        self.broker = broker
+        self.channel = channel
+        self.metrics = metrics
+
+    async def publish(self, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
+            self.metrics.created.labels(notification.recipient_type).inc()
+            try:
+                await self.broker.publish(self.channel, envelope_of(notification))
+            except Exception as exc:
+                self.metrics.publish_failures.inc()
+                # Stored already: the database is the truth; every instance catches up from it.
+                logger.warning("publishing notification %s failed: %s", notification.id, exc)
