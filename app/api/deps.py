@@ -11,11 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import credentials
-from app.api.streams import StreamOpener, StreamOptions
+from app.api.streams import StreamOpener, StreamOptions, make_filter, parse_last_event_id
 from app.core.config import Settings
 from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
@@ -23,7 +22,7 @@ from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
-from app.services.errors import BadRequest, InvalidRequest, NotAuthenticated
+from app.services.errors import NotAuthenticated
 from app.services.notification_service import NotificationService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -112,11 +111,7 @@ async def get_filter(
     ] = None,
     min_priority: Annotated[Priority, Query(description="Lowest priority to keep")] = "low",
 ) -> NotificationFilter:
-    names = None if types is None else frozenset(t.strip() for t in types.split(",") if t.strip())
-    try:
-        return NotificationFilter(types=names or None, min_priority=min_priority)
-    except ValidationError as exc:
-        raise InvalidRequest(f"invalid filter: {exc.errors()[0]['msg']}") from exc
+    return make_filter(types, min_priority)
 
 
 FilterDep = Annotated[NotificationFilter, Depends(get_filter)]
@@ -136,19 +131,8 @@ async def get_stream_options(
     return StreamOptions(filter, parse_last_event_id(raw))
 
 
-def parse_last_event_id(raw: str | None) -> int | None:
-    """A notification id, or None when absent or empty (as EventSource sends it at first)."""
-    if raw is None or not raw.strip():
-        return None
-    value = raw.strip()
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
-        raise BadRequest(f"Last-Event-ID must be a notification id, not {value[:40]!r}")
-    return int(value)
-
-
 async def get_streams(connection: HTTPConnection) -> StreamOpener:
-    state = connection.app.state
-    return StreamOpener(state.manager, state.settings, state.session_factory)
+    return connection.app.state.streams  # type: ignore[no-any-return]
 
 
 StreamOptionsDep = Annotated[StreamOptions, Depends(get_stream_options)]

@@ -5,17 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import WebSocket
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.admission import AdmittedEventStream, admit, stream_deadline
 from app.api.streaming import EventStreamResponse, Replay
 from app.api.websocket import serve_websocket
 from app.core.config import Settings
 from app.core.connection import Kind, Subscription
 from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
+from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter
 from app.services import policy
+from app.services.errors import BadRequest, InvalidRequest
+from app.services.limits import Limiter
 from app.services.replay import replay
+
+
+def make_filter(types: str | None, min_priority: str = "low") -> NotificationFilter:
+    """`?types=a,b&min_priority=high` as a filter; InvalidRequest when it can't be one."""
+    names = None if types is None else frozenset(t.strip() for t in types.split(",") if t.strip())
+    try:
+        return NotificationFilter.model_validate(
+            {"types": names or None, "min_priority": min_priority}
+        )
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid filter: {exc.errors()[0]['msg']}") from exc
+
+
+def parse_last_event_id(raw: str | None) -> int | None:
+    """A notification id, or None when absent or empty (as EventSource sends it at first)."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
+        raise BadRequest(f"Last-Event-ID must be a notification id, not {value[:40]!r}")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +58,12 @@ class StreamOpener:
         manager: NotificationManager,
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
+        limiter: Limiter | None = None,
     ) -> None:
         self.manager = manager
         self.settings = settings
         self.session_factory = session_factory
+        self.limiter = limiter
 
     def subscribe(
         self,
@@ -59,12 +87,14 @@ class StreamOpener:
         salon_filter: int | None = None,
     ) -> EventStreamResponse:
         subscription = self.subscribe(principal, kind, options, salon_filter)
-        return EventStreamResponse(
+        return AdmittedEventStream(
             self.manager,
             subscription,
             self.settings.sse_retry_ms,
-            principal.expires_at,
+            stream_deadline(principal, self.settings),
             self.replay_for(subscription, options),
+            principal=principal,
+            limiter=self.limiter,
         )
 
     async def websocket(
@@ -78,4 +108,6 @@ class StreamOpener:
             websocket,
             lambda principal: self.subscribe(principal, kind, options, salon_filter),
             lambda subscription: self.replay_for(subscription, options),
+            lambda principal, subscription: admit(self.limiter, principal, subscription),
+            lambda principal: stream_deadline(principal, self.settings),
         )
