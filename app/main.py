@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,6 +19,7 @@ from app.api.v1.router import api_router
 from app.api.web import mount_web
 from app.broker import create_broker
 from app.core.config import Settings, get_settings
+from app.core.loop_monitor import CollectorSchedule, LoopMonitor
 from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
@@ -66,10 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.streams = StreamOpener(manager, settings, session_factory, limiter)
         state.shutting_down = False
         # Started in this order and stopped in the reverse one.
-        parts = (broker, limiter, manager, sequencer, presence, retention)
+        parts: tuple[Any, ...] = (broker, limiter, manager, sequencer, presence, retention)
         for part in parts:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)
+        collector = CollectorSchedule(settings.gc_full_collect_interval)
+        monitor = LoopMonitor(app.state.metrics)
+        for part in (collector, monitor):  # last: start-up's own collection is not a pause
+            await part.start()
+        parts = (*parts, collector, monitor)
         try:
             yield
         finally:

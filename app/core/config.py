@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     catch_up_interval: float = Field(default=1.0, gt=0)
     # How often each instance announces its connections to the others (for the stats).
     presence_interval: float = Field(default=0.5, gt=0)
+    # Seconds between full garbage collections (0: Python's own schedule); see CollectorSchedule.
+    gc_full_collect_interval: float = Field(default=300, ge=0)
     notification_retention_days: float = Field(default=30, gt=0)
     retention_interval_seconds: float = Field(default=3600, gt=0)
     first_superadmin_email: str | None = None
@@ -60,12 +62,16 @@ class Settings(BaseSettings):
     # step), whatever its credential says; the client reconnects and is checked again.
     sse_max_stream_seconds: float = Field(default=900, gt=0)
     # Streams (SSE and WebSocket) open at once, over every instance; 0 turns a limit off.
-    limit_streams_per_principal: int = Field(default=10, ge=0)
-    limit_streams_per_salon: int = Field(default=100, ge=0)
-    # Streams one principal may open per window, and stats requests per window.
-    limit_stream_opens: int = Field(default=60, ge=0)
+    # Per principal: tabs and devices, plus streams of a client gone without a word that the
+    # server has not noticed yet. Per salon: its admins' streams (staff screens, phones).
+    limit_streams_per_principal: int = Field(default=20, ge=0)
+    limit_streams_per_salon: int = Field(default=200, ge=0)
+    # Streams one principal may open per window: room for EventSource reconnecting every few
+    # seconds in each tab through an outage, none for a client reconnecting in a tight loop.
+    limit_stream_opens: int = Field(default=120, ge=0)
     limit_stream_opens_window: float = Field(default=60, gt=0)
-    limit_stats_requests: int = Field(default=60, ge=0)
+    # Stats requests per caller and window: a dashboard polling every second uses a tenth.
+    limit_stats_requests: int = Field(default=600, ge=0)
     limit_stats_window: float = Field(default=60, gt=0)
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

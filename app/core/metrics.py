@@ -11,13 +11,34 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterator
+from typing import get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from app.core.connection import CloseReason, Kind
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+KINDS = get_args(Kind)
+CLOSE_REASONS = (*get_args(CloseReason), "error")
+RECIPIENT_TYPES = ("salon", "user", "customer")
+# The limits of app/services/limits.py, as `salon_limit_refusals{limit=...}` names them.
+LIMITS = (
+    "streams_per_principal",
+    "streams_per_salon",
+    "stream_opens",
+    "stats_requests",
+    "body_size",
+)
 
 
 class WeightedHistogram(Collector):
@@ -48,6 +69,8 @@ class WeightedHistogram(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        # No `*_created` timestamp series beside each counter: noise for every scraper.
+        disable_created_metrics()
         self.registry = registry = CollectorRegistry()
         self.active = Gauge("salon_active_connections", "Open streams", ["kind"], registry=registry)
         self.opened = Counter(
@@ -100,6 +123,35 @@ class Metrics:
             LATENCY_BUCKETS,
         )
         registry.register(self.latency)
+        self.loop_lag = WeightedHistogram(
+            "salon_event_loop_lag_seconds",
+            "How late the event loop woke a 10 ms timer (a pause of the loop)",
+            LATENCY_BUCKETS,
+        )
+        registry.register(self.loop_lag)
+        self.loop_lag_max = Gauge(
+            "salon_event_loop_lag_max_seconds", "Longest event-loop pause seen", registry=registry
+        )
+        self.gc_pause_max = Gauge(
+            "salon_gc_pause_max_seconds",
+            "Longest full garbage collection seen",
+            registry=registry,
+        )
+        self._create_every_series()
+
+    def _create_every_series(self) -> None:
+        """Every labelled series exists from the start, at 0: a scrape before the first
+        stream or refusal already shows them, and rates over them start from 0."""
+        for kind in KINDS:
+            self.active.labels(kind)
+            self.opened.labels(kind)
+            self.duration.labels(kind)
+            for reason in CLOSE_REASONS:
+                self.closed.labels(kind, reason)
+        for recipient_type in RECIPIENT_TYPES:
+            self.created.labels(recipient_type)
+        for limit in LIMITS:
+            self.refusals.labels(limit)
 
     def delivered(self, count: int, oldest_created: float) -> None:
         """`count` notifications written in one chunk; the oldest was created then."""

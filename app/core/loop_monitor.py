@@ -1,0 +1,93 @@
+"""Watches the event loop for pauses (a long callback, a garbage collection, a blocking call).
+
+A task asks to wake every `interval`; how late it wakes is how long the loop was busy.
+The lateness goes to `salon_event_loop_lag_seconds` (histogram) and its maximum since
+start to `salon_event_loop_lag_max_seconds`. Full garbage collections are timed too, via
+`gc.callbacks`, into `salon_gc_pause_max_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from contextlib import suppress
+from typing import Any
+
+from app.core.metrics import Metrics
+
+
+class LoopMonitor:
+    def __init__(self, metrics: Metrics, interval: float = 0.01) -> None:
+        self.metrics = metrics
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._gc_started = 0.0
+
+    async def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        with suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        expected = loop.time() + self.interval
+        while True:
+            await asyncio.sleep(self.interval)
+            now = loop.time()
+            lag = max(0.0, now - expected)
+            self.metrics.loop_lag.observe(lag)
+            if lag > self.metrics.loop_lag_max._value.get():
+                self.metrics.loop_lag_max.set(lag)
+            expected = now + self.interval
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif info.get("generation") == 2:
+            pause = time.perf_counter() - self._gc_started
+            if pause > self.metrics.gc_pause_max._value.get():
+                self.metrics.gc_pause_max.set(pause)
+
+
+class CollectorSchedule:
+    """Full garbage collections on a timer instead of whenever the heap has grown by a
+    quarter, which with thousands of streams is every few seconds of churn, each a pause
+    proportional to the number of open streams (0.7 s at 10,000 measured here).
+
+    Young generations are still collected automatically (short pauses); the oldest only
+    every `interval` seconds. What start-up made is frozen out of every collection.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._thresholds = gc.get_threshold()
+
+    async def start(self) -> None:
+        gc.collect()  # before serving: the one long pause, while nobody waits
+        gc.freeze()
+        if self.interval > 0:
+            young, middle, _ = self._thresholds
+            gc.set_threshold(young, middle, 1_000_000_000)
+            self._task = asyncio.get_running_loop().create_task(self._collect_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        gc.set_threshold(*self._thresholds)
+        gc.unfreeze()
+
+    async def _collect_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            gc.collect()
