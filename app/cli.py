@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import shlex
 
 import typer
 
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
 from app.schemas.account import AccountCreate
@@ -22,10 +22,9 @@ cli.add_typer(db_cli, name="db")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """LOG_LEVEL and LOG_FORMAT for every logger, uvicorn's included; secrets masked."""
+    secrets = (settings.secret_key, settings.first_superadmin_password)
+    configure_logging(settings.log_level, settings.log_format, secrets)
 
 
 @cli.command()
@@ -33,6 +32,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     demo: bool = typer.Option(False, "--demo", help="Fill an empty database with demo data."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="Processes sharing the port; more than one needs BROKER_URL=redis://.",
+    ),
 ) -> None:
     """Migrate the database, then run the server."""
     from app.main import create_app
@@ -40,10 +45,15 @@ def serve(
 
     settings = get_settings()
     _configure_logging(settings)
+    if workers > 1 and not settings.broker_url.startswith(("redis://", "rediss://")):
+        typer.echo("--workers needs BROKER_URL=redis://...: each worker is an instance", err=True)
+        raise typer.Exit(2)
     upgrade_database(settings.database_url)
     if demo:
         _print_demo(asyncio.run(_demo(settings)), host, port)
-    run(create_app(settings), host, port, settings.log_level.lower())
+    # log_config=None: uvicorn logs through the handler _configure_logging set up.
+    app = create_app(settings)
+    run(app, host, port, settings.log_level.lower(), workers=workers, log_config=None)
 
 
 @cli.command("create-superadmin")

@@ -24,6 +24,7 @@ from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
+from app.server import DrainOnSignal
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter
@@ -67,16 +68,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.limiter = limiter
         state.streams = StreamOpener(manager, settings, session_factory, limiter)
         state.shutting_down = False
+        drain_on_signal = DrainOnSignal(app)
         # Started in this order and stopped in the reverse one.
         parts: tuple[Any, ...] = (broker, limiter, manager, sequencer, presence, retention)
         for part in parts:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)
+        await drain_on_signal.start()
         collector = CollectorSchedule(settings.gc_full_collect_interval)
         monitor = LoopMonitor(app.state.metrics)
         for part in (collector, monitor):  # last: start-up's own collection is not a pause
             await part.start()
-        parts = (*parts, collector, monitor)
+        parts = (*parts, drain_on_signal, collector, monitor)
         try:
             yield
         finally:

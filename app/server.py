@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import socket
+import asyncio
+import signal
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.supervisors import Multiprocess
 
 from app.api.streaming import ABORT_EXTENSION
 
@@ -30,27 +34,68 @@ class TransportAccess:
         await self.app(scope, receive, send)
 
 
-class StreamingServer(uvicorn.Server):
-    """uvicorn waits for open responses before shutting down; SSE responses never end by
-    themselves, so end them first (each writes what it has queued, then closes)."""
+class DrainOnSignal:
+    """On SIGTERM (or Ctrl-C), end the open streams spread over the drain window before
+    letting the server shut down: uvicorn would otherwise wait for responses that never
+    end by themselves. A second signal stops at once. Works in every worker process."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self.fastapi_app = app
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+        self._draining = False
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        state = self.fastapi_app.state
-        state.shutting_down = True  # /readyz fails from now on
-        manager = getattr(state, "manager", None)
-        if manager is not None:
-            await manager.drain(state.settings.sse_drain_seconds)
-            await manager.stop()
-        await super().shutdown(sockets)
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if callable(previous):  # uvicorn's handler; without one, nothing to wrap
+                self._previous[sig] = previous
+                signal.signal(sig, lambda s, f: self._on_signal(loop, s, f))
+
+    async def stop(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def _on_signal(
+        self, loop: asyncio.AbstractEventLoop, sig: int, frame: FrameType | None
+    ) -> None:
+        if self._draining:
+            self._previous[sig](sig, frame)
+            return
+        self._draining = True
+        self.app.state.shutting_down = True  # /readyz fails from now on
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_stop(sig, frame)))
+
+    async def _drain_then_stop(self, sig: int, frame: FrameType | None) -> None:
+        state = self.app.state
+        try:
+            await state.manager.drain(state.settings.sse_drain_seconds)
+            await state.manager.stop()
+        finally:
+            self._previous[sig](sig, frame)
 
 
-def run(app: FastAPI, host: str, port: int, log_level: str, **options: Any) -> None:
+def worker_app() -> ASGIApp:
+    """The app of one worker process: each builds its own from the environment."""
+    from app.core.config import get_settings
+    from app.core.logging import configure_logging
+    from app.main import create_app
+
+    settings = get_settings()
+    secrets = (settings.secret_key, settings.first_superadmin_password)
+    configure_logging(settings.log_level, settings.log_format, secrets)
+    return TransportAccess(create_app(settings))
+
+
+def run(
+    app: FastAPI, host: str, port: int, log_level: str, workers: int = 1, **options: Any
+) -> None:
+    """One process, or `workers` processes sharing the listening socket (each an instance
+    of the deployment, so they need a shared broker: BROKER_URL=redis://)."""
     config = uvicorn.Config(
-        TransportAccess(app),
+        "app.server:worker_app" if workers > 1 else TransportAccess(app),
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         loop="uvloop",
@@ -62,4 +107,7 @@ def run(app: FastAPI, host: str, port: int, log_level: str, **options: Any) -> N
         timeout_graceful_shutdown=15,
         **options,
     )
-    StreamingServer(config, app).run()
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
