@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -72,7 +71,7 @@ class DemoServer(ServerProcess):
 def demo_server(workdir: Path, **env: str) -> DemoServer:
     workdir.mkdir(parents=True, exist_ok=True)
     database_url, _cleanup = fresh_database_url("sqlite", workdir)  # the file dies with workdir
-    settings = server_env(database_url, SSE_RETRY_MS="500", SSE_PING_INTERVAL="5", **env)
+    settings = server_env(database_url, **{"SSE_RETRY_MS": "500", "SSE_PING_INTERVAL": "5", **env})
     return DemoServer(settings, workdir=workdir, backend="sqlite")
 
 
@@ -116,7 +115,3 @@ def foreign_origin() -> Iterator[OriginServer]:
     """A page of an origin the API does not list."""
     with OriginServer() as server:
         yield server
-
-
-def random_suffix() -> str:
-    return secrets.token_hex(4)
