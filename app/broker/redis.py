@@ -12,6 +12,9 @@ from collections import defaultdict
 from contextlib import suppress
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from app.broker.base import BrokerError, Handler
@@ -19,6 +22,8 @@ from app.broker.base import BrokerError, Handler
 logger = logging.getLogger(__name__)
 
 RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
+COMMAND_TIMEOUT = 1.0  # seconds a publish or ping may wait for Redis
+DOWN_BACKOFF = 1.0  # seconds publishes are skipped after one failed
 
 
 class RedisBroker:
@@ -29,14 +34,26 @@ class RedisBroker:
         self._redis: aioredis.Redis | None = None
         self._pubsub: aioredis.client.PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._down_until = 0.0  # after a failed publish, don't wait on Redis again before
+        self._stale = False  # the pub/sub connection must be made again
 
     def key(self, channel: str) -> str:
         """The one place channel names get their prefix."""
         return f"{self._prefix}:{channel}"
 
     async def start(self) -> None:
-        self._redis = aioredis.from_url(self._url, health_check_interval=10)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Short timeouts: a Redis that stops answering must not hold up writers (the
+        # notifications are stored already; instances catch up from the database).
+        # One immediate retry on a broken connection: after a Redis restart the pooled
+        # connections are dead, and the first command on each would fail otherwise.
+        self._redis = aioredis.from_url(
+            self._url,
+            health_check_interval=10,
+            socket_timeout=COMMAND_TIMEOUT,
+            socket_connect_timeout=COMMAND_TIMEOUT,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        self._pubsub = self._redis.pubsub()
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -51,16 +68,24 @@ class RedisBroker:
         self._handlers.clear()
 
     async def publish(self, channel: str, message: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._down_until:
+            raise BrokerError("redis was unreachable a moment ago; not waiting on it again")
         try:
             await self._client().publish(self.key(channel), message)
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            self._down_until = loop.time() + DOWN_BACKOFF
             raise BrokerError(f"publish on {channel!r} failed: {exc}") from exc
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         first = not self._handlers[channel]
         self._handlers[channel].append(handler)
         if first:
-            await self._listener().subscribe(self.key(channel))
+            try:
+                await self._listener().subscribe(self.key(channel))
+            except (RedisError, OSError) as exc:  # Redis down at start: the reader retries
+                logger.warning("redis subscribe to %s failed (%s); will retry", channel, exc)
+                self._stale = True
         if self._reader is None:
             self._reader = asyncio.get_running_loop().create_task(self._read_forever())
 
@@ -79,11 +104,13 @@ class RedisBroker:
             return False
 
     async def _read_forever(self) -> None:
-        """Dispatch messages; on a lost connection, back off and listen again (redis-py
-        subscribes the same channels again when it reconnects)."""
+        """Dispatch messages; on a lost connection, back off, then listen again on a fresh
+        pub/sub connection subscribed to every channel (a reused one may stay deaf)."""
         attempt = 0
         while True:
             try:
+                if attempt or self._stale:
+                    await self._resubscribe()
                 message = await self._listener().get_message(timeout=1.0)
                 attempt = 0
             except (RedisError, OSError) as exc:
@@ -92,8 +119,21 @@ class RedisBroker:
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
-            if message is not None and message["type"] == "message":
+            if message is None:
+                continue
+            self._down_until = 0.0  # Redis answered: publishing may wait on it again
+            if message["type"] == "message":
                 self._dispatch(message["channel"].decode(), message["data"])
+
+    async def _resubscribe(self) -> None:
+        old, self._pubsub = self._pubsub, self._client().pubsub()
+        if old is not None:
+            with suppress(Exception):
+                await old.aclose()
+        channels = [self.key(c) for c, handlers in self._handlers.items() if handlers]
+        if channels:
+            await self._pubsub.subscribe(*channels)
+        self._stale = False
 
     def _dispatch(self, key: str, data: bytes) -> None:
         channel = key.removeprefix(f"{self._prefix}:")

@@ -40,20 +40,25 @@ class NotificationWriter:
         """Store already validated notifications (all or none), then publish them in order."""
         done: asyncio.Future[list[Notification]] = asyncio.get_running_loop().create_future()
         self._waiting.append((items, done))
+        stored: list[Notification] = []
         async with self._lock:
             while not done.done():  # nobody wrote ours while we waited: write what waits
                 group = self._take_group()
                 try:
-                    stored = await self._write([item for items, _ in group for item in items])
+                    written = await self._write([item for items, _ in group for item in items])
                 except BaseException as exc:
                     for _, future in group:
                         if not future.done():
                             future.set_exception(exc)
                     raise
+                stored += written
                 start = 0
                 for items_, future in group:
-                    future.set_result(stored[start : start + len(items_)])
+                    future.set_result(written[start : start + len(items_)])
                     start += len(items_)
+        # Published after the lock: a slow bus holds up nobody's commit. Order across
+        # groups doesn't matter: every hub's sequencer delivers in id order.
+        await self.publisher.publish(stored)
         return await done
 
     @asynccontextmanager
@@ -83,7 +88,6 @@ class NotificationWriter:
             await lock_for_notifications(session)
             session.add_all(notifications)
             await session.commit()
-        await self.publisher.publish(notifications)
         return notifications
 
 
