@@ -14,7 +14,15 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import credentials
-from app.api.streams import StreamOpener, StreamOptions, make_filter, parse_last_event_id
+from app.api.streams import (
+    MAX_EVENT_ID_LENGTH,
+    MAX_TOKEN_LENGTH,
+    MAX_TYPES_LENGTH,
+    StreamOpener,
+    StreamOptions,
+    make_filter,
+    parse_last_event_id,
+)
 from app.core.config import Settings
 from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
@@ -56,7 +64,7 @@ async def get_stream_principal(
     token: Annotated[
         str | None,
         Query(
-            max_length=4096,
+            max_length=MAX_TOKEN_LENGTH,
             description="A stream token (POST /notifications/stream-token), for EventSource",
         ),
     ] = None,
@@ -107,7 +115,9 @@ IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 async def get_filter(
     types: Annotated[
         str | None,
-        Query(max_length=5000, description="Comma-separated notification types to keep"),
+        Query(
+            max_length=MAX_TYPES_LENGTH, description="Comma-separated notification types to keep"
+        ),
     ] = None,
     min_priority: Annotated[Priority, Query(description="Lowest priority to keep")] = "low",
 ) -> NotificationFilter:
@@ -121,10 +131,18 @@ async def get_stream_options(
     filter: FilterDep,
     last_event_id_header: Annotated[
         str | None,
-        Header(alias="Last-Event-ID", description="Resume after this notification id"),
+        Header(
+            alias="Last-Event-ID",
+            max_length=MAX_EVENT_ID_LENGTH,
+            description="Resume after this notification id",
+        ),
     ] = None,
     last_event_id: Annotated[
-        str | None, Query(description="Same as the Last-Event-ID header, for clients without it")
+        str | None,
+        Query(
+            max_length=MAX_EVENT_ID_LENGTH,
+            description="Same as the Last-Event-ID header, for clients without it",
+        ),
     ] = None,
 ) -> StreamOptions:
     raw = last_event_id_header if last_event_id_header is not None else last_event_id

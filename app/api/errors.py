@@ -1,19 +1,41 @@
-"""Domain exceptions -> HTTP, in one place."""
+"""Domain exceptions -> HTTP, in one place; every refusal is logged with its reason.
+
+A refusal's log line names the method, the path (never the query string, where a stream
+token may travel) and the reason; a validation failure is summed up by field and message,
+never by the value sent (it may be a password).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import json
+import logging
+import math
+from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+
+from app.core.logging import log_event
+from app.core.metrics import Metrics
 from app.services.errors import (
     BadRequest,
     Conflict,
     DomainError,
     InvalidRequest,
+    LimitExceeded,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
 )
+from app.services.limits import BODY_SIZE
+
+logger = logging.getLogger(__name__)
 
 STATUS: dict[type[DomainError], int] = {
     BadRequest: 400,
@@ -22,15 +44,164 @@ STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     InvalidRequest: 422,
+    LimitExceeded: 429,
 }
+MAX_REASON = 300
+
+
+class ErrorPublic(BaseModel):
+    """Every refusal: a message, or (422 from validation) the list of what failed."""
+
+    detail: str | list[Any]
+
+
+def _error(description: str, **headers: str) -> dict[str, Any]:
+    # The schema inline (not `model`): FastAPI would file a model under the route's own
+    # media type, text/event-stream for the streams, whose refusals are JSON too.
+    schema = ErrorPublic.model_json_schema()
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        answer["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}, "required": True}
+            for name, text in headers.items()
+        }
+    return answer
+
+
+# Documented on every API operation (main.py includes the router with them), so clients
+# and the OpenAPI document know every answer an endpoint may give.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("Malformed request (a body or header that can't be read)"),
+    401: _error("No valid credential", **{"WWW-Authenticate": "The scheme to use: Bearer"}),
+    403: _error("Not allowed for this principal"),
+    404: _error("No such thing, or not the caller's"),
+    409: _error("Already exists"),
+    413: _error("Request body larger than MAX_REQUEST_BODY_BYTES"),
+    422: _error("Invalid parameters or body, or a reference that doesn't fit"),
+    429: _error("Past a limit", **{"Retry-After": "Seconds to wait before trying again"}),
+}
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body past MAX_REQUEST_BODY_BYTES (raised while it is read; see middleware)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+def log_refusal(scope: Scope, status: int, reason: str, limit: str | None = None) -> None:
+    method, path = scope.get("method", "WEBSOCKET"), scope.get("path", "")
+    client = scope.get("client")
+    log_event(
+        logger,
+        "request_refused",
+        f"refused {method} {path}: {status} {reason[:MAX_REASON]}",
+        logging.WARNING if status in (413, 429) else logging.INFO,
+        status=status,
+        reason=reason[:MAX_REASON],
+        method=method,
+        path=path,
+        client=client[0] if client else None,
+        **({"limit": limit} if limit else {}),
+    )
+
+
+def refusal(
+    scope: Scope,
+    status: int,
+    detail: str,
+    metrics: Metrics,
+    *,
+    limit: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A refusal's JSON answer, logged (and counted, for a limit)."""
+    note_refusal(scope, status, detail, metrics, limit)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def note_refusal(
+    scope: Scope, status: int, reason: str, metrics: Metrics, limit: str | None = None
+) -> None:
+    """Log a refusal; one by a limit is also counted in `salon_limit_refusals{limit=...}`."""
+    if limit:
+        metrics.refusals.labels(limit).inc()
+    log_refusal(scope, status, reason, limit)
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
+    """The answer to a domain error (also used where no exception handler runs)."""
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, LimitExceeded):
+        wait = {"Retry-After": retry_after(exc.retry_after)}
+        return refusal(scope, status, exc.detail, metrics, limit=exc.limit, headers=wait)
+    challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return refusal(scope, status, exc.detail, metrics, headers=challenge)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+    return error_response(request.scope, exc, request.app.state.metrics)
+
+
+def summarize(errors: list[Any]) -> str:
+    """`body.title: String should have at most 200 characters; ...` without the values."""
+    parts = []
+    for error in errors[:3]:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error.get('msg', error.get('type', 'invalid'))}")
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    log_refusal(request.scope, 422, summarize(errors))
+    # FastAPI's own answer, written so that what it echoes (`input`) can't break it: a lone
+    # surrogate is escaped, NaN and infinities become strings.
+    return EchoSafeJSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+
+
+class EchoSafeJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _http_error(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyTooLarge):
+        return refusal(
+            request.scope, 413, str(exc.detail), request.app.state.metrics, limit=BODY_SIZE
+        )
+    log_refusal(request.scope, exc.status_code, str(exc.detail))
+    return await http_exception_handler(request, exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: JSON like every other answer (uvicorn logs the traceback once)."""
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

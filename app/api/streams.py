@@ -22,9 +22,17 @@ from app.services.errors import BadRequest, InvalidRequest
 from app.services.limits import Limiter
 from app.services.replay import replay
 
+# Query values are bounded so that a URL carrying all of them, percent-encoded, stays well
+# under what the HTTP server reads (64 KiB): past that it answers 400 itself, not as JSON.
+MAX_TYPES_LENGTH = 2000
+MAX_TOKEN_LENGTH = 2048
+MAX_EVENT_ID_LENGTH = 64
+
 
 def make_filter(types: str | None, min_priority: str = "low") -> NotificationFilter:
     """`?types=a,b&min_priority=high` as a filter; InvalidRequest when it can't be one."""
+    if types is not None and len(types) > MAX_TYPES_LENGTH:
+        raise InvalidRequest(f"invalid filter: types longer than {MAX_TYPES_LENGTH} characters")
     names = None if types is None else frozenset(t.strip() for t in types.split(",") if t.strip())
     try:
         return NotificationFilter.model_validate(
@@ -39,7 +47,8 @@ def parse_last_event_id(raw: str | None) -> int | None:
     if raw is None or not raw.strip():
         return None
     value = raw.strip()
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
+    # The length first: int() of thousands of digits is slow, and refused past 4300.
+    if len(value) > 19 or not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
         raise BadRequest(f"Last-Event-ID must be a notification id, not {value[:40]!r}")
     return int(value)
 

@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.api.errors import note_refusal
 from app.api.streaming import Replay, pump, replay_then_go_live, transport_abort
 from app.core.notification_manager import NotificationManager, Subscription
 from app.core.security import InvalidToken, Principal, decode_token
 from app.core.sse import frames_as_json, now_iso
-from app.services.errors import DomainError, PermissionDenied
+from app.services.errors import DomainError, LimitExceeded, PermissionDenied
 
 AUTH_TIMEOUT = 10.0
 CLOSE_NORMAL, CLOSE_TRY_AGAIN = 1000, 1013
-CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID = 4401, 4403, 4422
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_LIMITED = 4401, 4403, 4422, 4429
 
 
 async def serve_websocket(
     websocket: WebSocket,
     subscribe: Callable[[Principal], Subscription],
     replay: Callable[[Subscription], Replay | None],
+    admit: Callable[[Principal, Subscription], AbstractAsyncContextManager[None]] | None = None,
+    deadline: Callable[[Principal], float] | None = None,
 ) -> None:
-    """Accept, authenticate, subscribe, then forward what the hub queues until either side ends."""
+    """Accept, authenticate, subscribe, pass the limits (`admit`), then forward what the hub
+    queues until either side ends or the `deadline` (default: the token's expiry) passes."""
     await websocket.accept()
     principal = await _authenticate(websocket)
     if principal is None:
@@ -42,6 +46,15 @@ async def serve_websocket(
         await websocket.close(code=code, reason=exc.detail[:120])
         return
     manager: NotificationManager = websocket.app.state.manager
+    slots = AsyncExitStack()
+    try:
+        if admit is not None:
+            await slots.enter_async_context(admit(principal, subscription))
+    except LimitExceeded as exc:
+        note_refusal(websocket.scope, 429, exc.detail, manager.metrics, exc.limit)
+        await websocket.close(code=CLOSE_LIMITED, reason=exc.detail[:120])
+        return
+    ends_at = deadline(principal) if deadline is not None else principal.expires_at
 
     async def write(chunk: bytes) -> None:
         for message in frames_as_json(chunk):
@@ -51,14 +64,18 @@ async def serve_websocket(
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    with manager.connect(subscription) as conn:
-        conn.abort = transport_abort(websocket.scope)
-        hello = {"event": "connected", "data": {**subscription.hello(), "server_time": now_iso()}}
-        await websocket.send_text(orjson.dumps(hello).decode())
-        with suppress(WebSocketDisconnect, RuntimeError, OSError):
-            metrics = manager.metrics
-            if await replay_then_go_live(conn, replay(subscription), write, metrics):
-                await pump(conn, principal.expires_at, watch(), write, metrics)
+    async with slots:
+        with manager.connect(subscription) as conn:
+            conn.abort = transport_abort(websocket.scope)
+            hello = {
+                "event": "connected",
+                "data": {**subscription.hello(), "server_time": now_iso()},
+            }
+            await websocket.send_text(orjson.dumps(hello).decode())
+            with suppress(WebSocketDisconnect, RuntimeError, OSError):
+                metrics = manager.metrics
+                if await replay_then_go_live(conn, replay(subscription), write, metrics):
+                    await pump(conn, ends_at, watch(), write, metrics)
     if conn.close_reason != "client_gone":
         with suppress(Exception):
             code = CLOSE_TRY_AGAIN if conn.close_reason == "slow_consumer" else CLOSE_NORMAL

@@ -4,13 +4,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from app.schemas.common import Name
+from app.schemas.common import Name, Storable
 
-Password = Annotated[str, Field(min_length=8, max_length=128)]
+Password = Annotated[str, Field(min_length=8, max_length=128), Storable]
+Email = Annotated[EmailStr, Storable]
 
 
 class AccountCreate(BaseModel):
-    email: EmailStr
+    email: Email
     password: Password
     full_name: Name
 
@@ -44,7 +45,7 @@ class SalonPublic(BaseModel):
 class ServiceCreate(BaseModel):
     name: Name
     duration_minutes: int = Field(ge=1, le=24 * 60)
-    price: float = Field(ge=0, le=1_000_000)
+    price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
 
 
 class ServicePublic(BaseModel):

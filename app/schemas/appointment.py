@@ -19,7 +19,10 @@ class AppointmentCreate(BaseModel):
     @classmethod
     def _aware_utc(cls, value: datetime) -> datetime:
         # A time without a zone is read as UTC rather than refused.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError as exc:  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
+            raise ValueError("start_time is out of range") from exc
 
 
 class AppointmentPublic(BaseModel):

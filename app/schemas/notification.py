@@ -3,13 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.schemas.common import Id
+from app.schemas.common import Id, Storable, storable_json
 
 RecipientType = Literal["salon", "user", "customer"]
 Priority = Literal["low", "normal", "high", "urgent"]
-Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Slug = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
+]
 
 
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -32,14 +34,14 @@ class NotificationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     notification_type: Slug
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    message: Annotated[str, StringConstraints(max_length=5000)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
+    message: Annotated[str, StringConstraints(max_length=5000), Storable]
     recipient_type: RecipientType
     recipient_id: Id | None = None
     salon_id: Id | None = None
     entity_type: Slug | None = None
     entity_id: Id | None = None
-    extra_data: dict[str, Any] | None = None
+    extra_data: Annotated[dict[str, Any] | None, AfterValidator(storable_json)] = None
     priority: Priority = "normal"
 
 

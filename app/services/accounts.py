@@ -14,6 +14,7 @@ from app.core.security import Principal, create_token, hash_password, verify_pas
 from app.db.models import Salon, Service, User
 from app.db.repositories.accounts import AccountRepository
 from app.schemas.account import AccountCreate, ServiceCreate
+from app.schemas.common import is_storable
 from app.services import policy
 from app.services.errors import Conflict, NotAuthenticated, NotFound
 
@@ -34,7 +35,9 @@ class AccountService:
         self.repo = AccountRepository(session)
 
     async def authenticate(self, email: str, password: str) -> User:
-        user = await self.repo.user_by_email(email.strip().lower())
+        email = email.strip().lower()
+        # An email no account can have (a NUL, say) is a wrong login, not a database error.
+        user = await self.repo.user_by_email(email) if is_storable(email) else None
         # Hashing is CPU-bound (tens of ms): keep it off the event loop.
         ok = await asyncio.to_thread(
             verify_password, password, user.password_hash if user else None

@@ -45,6 +45,8 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         "SSE_PING_INTERVAL": "1",
         "SSE_DRAIN_SECONDS": "0.3",  # stops stay quick; drain itself is tested on its own
         "LOG_LEVEL": "info",
+        # Tests poll the stats in tight loops; the limits are tested in test_limits.py.
+        "LIMIT_STATS_REQUESTS": "0",
     }
     env.update(overrides)
     return env

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import AppointmentServiceDep, CurrentPrincipal, IdPath
 from app.schemas.appointment import AppointmentCreate, AppointmentPublic, Status
@@ -23,7 +24,7 @@ async def list_appointments(
     principal: CurrentPrincipal,
     service: AppointmentServiceDep,
     status: Status | None = None,
-    date: date | None = None,
+    date: Annotated[date | None, Query(lt=date.max)] = None,
 ) -> object:
     """An admin's salon's appointments, or a customer's own, soonest first."""
     return await service.list_for(principal, status, date)

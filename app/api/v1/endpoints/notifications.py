@@ -32,8 +32,18 @@ from app.services import policy
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# One event of the stream, as OpenAPI 3.1 describes the items of text/event-stream.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["connected", "notification", "ping", "reset"]},
+        "data": {"type": "string", "description": "JSON: the notification, or the event's fields"},
+        "id": {"type": "string", "description": "The notification id (notification events)"},
+        "retry": {"type": "integer", "description": "Reconnection delay, milliseconds"},
+    },
+}
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}
+    200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}, "description": "SSE stream"}
 }
 
 
@@ -142,6 +152,8 @@ async def customer_websocket(
 
 @router.get("/stream/stats", response_model=StreamStats)
 async def stream_stats(principal: CurrentPrincipal, request: Request) -> object:
-    """Connections of every instance of the deployment, with a per-instance breakdown."""
+    """Connections of every instance of the deployment, with a per-instance breakdown;
+    at most LIMIT_STATS_REQUESTS per LIMIT_STATS_WINDOW seconds per caller (429 past it)."""
     policy.require_superadmin(principal)
+    await request.app.state.limiter.stats_request(principal)
     return request.app.state.presence.stats()

@@ -1,0 +1,28 @@
+"""The contract of a limit store: fixed-window rates and leased concurrency slots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class LimitStoreError(Exception):
+    """The store could not be reached or answered nonsense."""
+
+
+class LimitStore(Protocol):
+    async def start(self) -> None:
+        """Prepare (nothing connects before the first call)."""
+
+    async def stop(self) -> None:
+        """Give back every slot this process holds and close."""
+
+    async def hit(self, key: str, limit: int, window: float) -> float:
+        """Count one hit on `key`: 0 within `limit` per window, else seconds until it resets."""
+
+    async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
+        """Take a slot named `lease` in every (key, limit) at once, or none: None when taken,
+        else the index of the first key already at its limit."""
+
+    async def release(self, lease: str, keys: Sequence[str]) -> None:
+        """Give back the slots `lease` took."""

@@ -1,0 +1,50 @@
+"""Limit counts of this process only (BROKER_URL=memory://, one instance)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+SWEEP_AT = 10_000  # windows kept before the expired ones are dropped
+
+
+class MemoryLimitStore:
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, hits)
+        self._slots: dict[str, set[str]] = {}  # key -> leases holding a slot
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self._slots.clear()
+
+    async def hit(self, key: str, limit: int, window: float) -> float:
+        now = time.monotonic()
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends <= now:
+            if len(self._windows) >= SWEEP_AT:
+                self._sweep(now)
+            ends, count = now + window, 0
+        self._windows[key] = (ends, count + 1)
+        return 0.0 if count < limit else ends - now
+
+    async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
+        for index, (key, limit) in enumerate(slots):
+            if len(self._slots.get(key, ())) >= limit:
+                return index
+        for key, _ in slots:
+            self._slots.setdefault(key, set()).add(lease)
+        return None
+
+    async def release(self, lease: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            holders = self._slots.get(key)
+            if holders is not None:
+                holders.discard(lease)
+                if not holders:
+                    del self._slots[key]
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (ends, _) in self._windows.items() if ends <= now]:
+            del self._windows[key]

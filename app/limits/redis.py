@@ -1,0 +1,167 @@
+"""Limit counts shared by every instance on one Redis (BROKER_URL=redis://), under BROKER_PREFIX.
+
+Rates: one counter per key and window, INCR then PEXPIRE on the first hit (a fixed window),
+in one script so a crash between the two can't leave a counter that never expires.
+
+Concurrent streams: a sorted set per key (a principal, a salon) whose members are stream
+leases scored by when they lapse. Admission is one script: drop lapsed leases, check every
+key, add the lease to all or none. Each instance renews its own leases every third of
+LEASE_SECONDS, so the streams of an instance that died stop counting within LEASE_SECONDS.
+Why not the presence snapshots: they arrive every PRESENCE_INTERVAL, so two instances could
+both admit the last slot in between; here the check and the take are one atomic step, and
+Redis's own clock (TIME) is the only clock, whatever the instances' clocks say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from app.limits.base import LimitStoreError
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+TIMEOUT = 1.0  # a stream is not held up longer than this by a slow or frozen Redis
+RENEW_BATCH = 500
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+HIT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+ACQUIRE = (
+    _NOW_MS
+    + """
+local lease, ttl = ARGV[1], tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
+    return i
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, lease)
+  redis.call('PEXPIRE', key, ttl)
+end
+return 0
+"""
+)
+RENEW = (
+    _NOW_MS
+    + """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', key, ttl)
+end
+return #KEYS
+"""
+)
+
+
+class RedisLimitStore:
+    def __init__(self, url: str, prefix: str = "salon", lease_seconds: float = LEASE_SECONDS):
+        self._url = url
+        self._prefix = prefix
+        self._lease_ms = int(lease_seconds * 1000)
+        self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._leases: dict[str, tuple[str, ...]] = {}  # this instance's: lease -> its keys
+        self._renewer: asyncio.Task[None] | None = None
+
+    def key(self, name: str) -> str:
+        """The one place limit keys get their prefix."""
+        return f"{self._prefix}:limits:{name}"
+
+    async def start(self) -> None:
+        self._redis = aioredis.from_url(
+            self._url,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+        )
+        for name, source in (("hit", HIT), ("acquire", ACQUIRE), ("renew", RENEW)):
+            self._scripts[name] = self._redis.register_script(source)
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        leases, self._leases = self._leases, {}
+        if self._redis is not None:
+            with suppress(RedisError, OSError):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for lease, keys in leases.items():
+                        for key in keys:
+                            pipe.zrem(key, lease)
+                    await pipe.execute()
+            await self._redis.aclose()
+            self._redis = None
+
+    async def hit(self, key: str, limit: int, window: float) -> float:
+        count, ttl_ms = await self._run("hit", [self.key(key)], [max(1, int(window * 1000))])
+        return 0.0 if int(count) <= limit else int(ttl_ms) / 1000
+
+    async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
+        keys = [self.key(name) for name, _ in slots]
+        full = int(
+            await self._run("acquire", keys, [lease, self._lease_ms, *(n for _, n in slots)])
+        )
+        if full:
+            return full - 1
+        self._leases[lease] = tuple(keys)
+        return None
+
+    async def release(self, lease: str, keys: Sequence[str]) -> None:
+        held = self._leases.pop(lease, None)
+        if not held or self._redis is None:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in held:
+                    pipe.zrem(key, lease)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:  # it lapses within LEASE_SECONDS anyway
+            logger.warning("releasing a stream slot failed: %s", exc)
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        if self._redis is None:
+            raise LimitStoreError("the limit store is not started")
+        try:
+            return await self._scripts[script](keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise LimitStoreError(f"redis: {exc}") from exc
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            pairs = [(key, lease) for lease, keys in self._leases.items() for key in keys]
+            for start in range(0, len(pairs), RENEW_BATCH):
+                batch = pairs[start : start + RENEW_BATCH]
+                try:
+                    await self._run(
+                        "renew", [k for k, _ in batch], [self._lease_ms, *(m for _, m in batch)]
+                    )
+                except LimitStoreError as exc:
+                    logger.warning("renewing stream slots failed: %s", exc)
+                    break

@@ -1,0 +1,123 @@
+"""The deployment's limits: streams open per principal and per salon, streams opened and
+stats requests per window. Past one, LimitExceeded (429 with Retry-After).
+
+The counts live in a LimitStore chosen like the broker (memory:// this process, redis://
+every instance). If the store can't be reached, requests pass (and a warning is logged):
+a Redis outage must not refuse every stream while the rest of the service still works.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from app.core.config import Settings
+from app.core.security import Principal
+from app.limits import LimitStore, LimitStoreError
+from app.services.errors import LimitExceeded
+
+logger = logging.getLogger(__name__)
+
+# Limit names, as `salon_limit_refusals{limit=...}` counts them.
+STREAMS_PER_PRINCIPAL = "streams_per_principal"
+STREAMS_PER_SALON = "streams_per_salon"
+STREAM_OPENS = "stream_opens"
+STATS_REQUESTS = "stats_requests"
+BODY_SIZE = "body_size"
+LIMIT_NAMES = (STREAMS_PER_PRINCIPAL, STREAMS_PER_SALON, STREAM_OPENS, STATS_REQUESTS, BODY_SIZE)
+# A slot frees when one of the principal's streams ends, which no one can foretell: a hint.
+STREAM_SLOT_RETRY_AFTER = 5.0
+
+
+class Limiter:
+    def __init__(self, store: LimitStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def start(self) -> None:
+        await self.store.start()
+
+    async def stop(self) -> None:
+        await self.store.stop()
+
+    @asynccontextmanager
+    async def stream(self, principal: Principal, salon_id: int | None) -> AsyncIterator[None]:
+        """Hold a stream slot of the principal (and of the admin's salon) for the block."""
+        s = self.settings
+        await self._rate(
+            STREAM_OPENS,
+            f"stream-opens:user:{principal.user_id}",
+            s.limit_stream_opens,
+            s.limit_stream_opens_window,
+        )
+        slots: list[tuple[str, str, int]] = []
+        if s.limit_streams_per_principal:
+            slots.append(
+                (
+                    STREAMS_PER_PRINCIPAL,
+                    f"streams:user:{principal.user_id}",
+                    s.limit_streams_per_principal,
+                )
+            )
+        if salon_id is not None and s.limit_streams_per_salon:
+            slots.append(
+                (STREAMS_PER_SALON, f"streams:salon:{salon_id}", s.limit_streams_per_salon)
+            )
+        lease = uuid.uuid4().hex
+        keys = [key for _, key, _ in slots]
+        taken = False
+        if slots:
+            try:
+                full = await self.store.acquire(lease, [(key, n) for _, key, n in slots])
+            except LimitStoreError as exc:
+                logger.warning("stream limits not checked (store unavailable): %s", exc)
+            else:
+                if full is not None:
+                    name, _, limit = slots[full]
+                    raise LimitExceeded(
+                        _STREAM_DETAIL[name].format(limit=limit),
+                        limit=name,
+                        retry_after=STREAM_SLOT_RETRY_AFTER,
+                    )
+                taken = True
+        try:
+            yield
+        finally:
+            if taken:
+                await self.store.release(lease, keys)
+
+    async def stats_request(self, principal: Principal) -> None:
+        s = self.settings
+        await self._rate(
+            STATS_REQUESTS,
+            f"stats:user:{principal.user_id}",
+            s.limit_stats_requests,
+            s.limit_stats_window,
+        )
+
+    async def _rate(self, name: str, key: str, limit: int, window: float) -> None:
+        if not limit:
+            return
+        try:
+            wait = await self.store.hit(key, limit, window)
+        except LimitStoreError as exc:
+            logger.warning("%s limit not checked (store unavailable): %s", name, exc)
+            return
+        if wait > 0:
+            raise LimitExceeded(
+                f"{_RATE_DETAIL[name]}: at most {limit} per {window:g} s",
+                limit=name,
+                retry_after=wait,
+            )
+
+
+_STREAM_DETAIL = {
+    STREAMS_PER_PRINCIPAL: "too many streams open: at most {limit} at once per principal",
+    STREAMS_PER_SALON: "too many streams open for this salon: at most {limit} at once",
+}
+_RATE_DETAIL = {
+    STREAM_OPENS: "streams opened too often",
+    STATS_REQUESTS: "stats requested too often",
+}

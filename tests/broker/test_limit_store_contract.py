@@ -1,0 +1,82 @@
+"""One contract for every limit store (memory://, redis://): windows and leased slots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.limits import LimitStore, create_limit_store
+from app.limits.redis import RedisLimitStore
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[LimitStore]:
+    """Each backend; Redis gets a prefix of its own, and must answer (never skipped)."""
+    url = REDIS_URL if request.param == "redis" else "memory://"
+    instance = create_limit_store(url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+    await instance.start()
+    yield instance
+    await instance.stop()
+
+
+async def test_a_window_admits_its_limit_then_says_how_long_to_wait(store: LimitStore) -> None:
+    assert [await store.hit("k", 3, 0.5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await store.hit("k", 3, 0.5)
+    assert 0 < wait <= 0.5
+    assert await store.hit("other", 3, 0.5) == 0.0  # keys are counted apart
+    await asyncio.sleep(wait + 0.05)
+    assert await store.hit("k", 3, 0.5) == 0.0  # a new window
+
+
+async def test_slots_are_taken_in_every_key_or_none(store: LimitStore) -> None:
+    assert await store.acquire("a", [("user:1", 2), ("salon:1", 2)]) is None
+    assert await store.acquire("b", [("user:2", 2), ("salon:1", 2)]) is None
+    # salon:1 is full: the index of the full key, and user:1 is not taken either
+    assert await store.acquire("c", [("user:1", 2), ("salon:1", 2)]) == 1
+    assert await store.acquire("d", [("user:1", 2)]) is None
+    assert await store.acquire("e", [("user:1", 2)]) == 0
+    await store.release("b", ["user:2", "salon:1"])
+    assert await store.acquire("c", [("user:1", 3), ("salon:1", 2)]) is None
+
+
+async def test_a_released_slot_is_free_again_and_releasing_twice_is_harmless(
+    store: LimitStore,
+) -> None:
+    assert await store.acquire("a", [("k", 1)]) is None
+    assert await store.acquire("b", [("k", 1)]) == 0
+    await store.release("a", ["k"])
+    await store.release("a", ["k"])
+    assert await store.acquire("b", [("k", 1)]) is None
+
+
+async def test_two_redis_stores_share_counts_and_a_dead_ones_slots_lapse() -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    first, second = RedisLimitStore(REDIS_URL, prefix, 0.3), RedisLimitStore(REDIS_URL, prefix, 0.3)
+    await first.start()
+    await second.start()
+    try:
+        assert await first.acquire("a", [("k", 1)]) is None
+        await asyncio.sleep(0.8)  # past the lease: still held, since its owner renews it
+        assert await second.acquire("b", [("k", 1)]) == 0
+        assert await first.hit("rate", 2, 5) == await second.hit("rate", 2, 5) == 0.0
+        assert await first.hit("rate", 2, 5) > 0
+        assert first._renewer is not None
+        first._renewer.cancel()  # the first instance dies: nobody renews its lease
+        await asyncio.sleep(0.5)
+        assert await second.acquire("b", [("k", 1)]) is None
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+def test_every_limit_has_its_refusal_series() -> None:
+    from app.core.metrics import LIMITS
+    from app.services.limits import LIMIT_NAMES
+
+    assert set(LIMIT_NAMES) == set(LIMITS)
