@@ -17,6 +17,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.core.logging import log_event
 from app.core.metrics import Metrics
 from app.core.notification_manager import Connection, NotificationManager, Subscription
 from app.core.sse import json_frame, now_iso, retry_frame
@@ -46,7 +47,12 @@ async def pump(
     # The stream ends with its credential; the client reconnects with a fresh one.
     expiry = loop.call_later(expires_at - time.time(), conn.close, "expired")
     sub = conn.subscription
-    logger.info("stream opened: %s %s", sub.kind, sub.user_id)
+    who: dict[str, Any] = {
+        "kind": sub.kind,
+        "user_id": sub.user_id,
+        "salon_id": sub.salon_id or sub.salon_filter,
+    }
+    log_event(logger, "stream_opened", f"stream opened: {sub.kind} {sub.user_id}", **who)
     try:
         while (chunk := await conn.take()) is not None:
             conn.writing = True
@@ -57,13 +63,16 @@ async def pump(
     finally:
         expiry.cancel()
         watcher.cancel()
-        logger.info(
-            "stream closed: %s %s after %.1f s, %d events, %s",
-            sub.kind,
-            sub.user_id,
-            time.monotonic() - conn.opened_at,
-            conn.events_sent,
-            conn.close_reason or "error",
+        duration, reason = time.monotonic() - conn.opened_at, conn.close_reason or "error"
+        log_event(
+            logger,
+            "stream_closed",
+            f"stream closed: {sub.kind} {sub.user_id} after {duration:.1f} s, "
+            f"{conn.events_sent} events, {reason}",
+            **who,
+            duration_s=round(duration, 3),
+            events_sent=conn.events_sent,
+            reason=reason,
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import suppress
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
 from app.core.connection import Route, decode_envelope
+from app.core.logging import log_event
 from app.core.notification_manager import NotificationManager
 from app.db.models import Notification
 from app.services.publishing import notification_frame, route_of
@@ -75,7 +77,15 @@ class DeliverySequencer:
 
     def _deliver(self, route: Route, frame: bytes) -> None:
         self.cursor = route.id
-        self.hub.deliver(route, frame)
+        streams = self.hub.deliver(route, frame)
+        log_event(
+            logger,
+            "notification_delivered",
+            f"notification {route.id} queued for {streams} streams",
+            notification_id=route.id,
+            streams=streams,
+            latency_ms=round((time.time() - route.created_at) * 1000, 1),
+        )
 
     def _start_fill(self) -> None:
         if self._fill is None:

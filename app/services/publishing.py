@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from app.broker import Broker
 from app.core.connection import Route, encode_envelope
+from app.core.logging import log_event
 from app.core.metrics import Metrics
 from app.core.sse import event_frame
 from app.db.models import Notification
@@ -48,6 +49,16 @@ class NotificationPublisher:
     async def publish(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
             self.metrics.created.labels(notification.recipient_type).inc()
+            log_event(
+                logger,
+                "notification_created",
+                f"notification {notification.id} created",
+                notification_id=notification.id,
+                notification_type=notification.notification_type,
+                recipient_type=notification.recipient_type,
+                recipient_id=notification.recipient_id,
+                salon_id=notification.salon_id,
+            )
             try:
                 await self.broker.publish(self.channel, envelope_of(notification))
             except Exception as exc:
