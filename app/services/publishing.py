@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -14,6 +15,8 @@ from app.db.models import Notification
 from app.schemas.notification import PRIORITY_RANK, NotificationPublic
 
 logger = logging.getLogger(__name__)
+
+YIELD_EVERY = 20  # notifications published between two yields to the event loop
 
 
 def notification_frame(notification: Notification) -> bytes:
@@ -47,7 +50,11 @@ class NotificationPublisher:
         self.metrics = metrics
 
     async def publish(self, notifications: Sequence[Notification]) -> None:
-        for notification in notifications:
+        for index, notification in enumerate(notifications):
+            if index and not index % YIELD_EVERY:
+                # A grouped write may hold thousands: let the streams write between chunks
+                # (the memory broker fans out synchronously).
+                await asyncio.sleep(0)
             self.metrics.created.labels(notification.recipient_type).inc()
             log_event(
                 logger,

@@ -1,0 +1,222 @@
+"""Run the benchmark of issue 6: `python -m benchmarks.run [--quick] [--scenarios S1,S2,S3]
+[--db sqlite,postgres] [--broker memory,redis] [--out benchmarks/results/latest.json]`.
+
+For each scenario: the naive baseline once, then the product on every database x broker
+pair; each on a fresh server pinned to core 0 (and a fresh database), driven by the load
+generator pinned to core 1. Prints the tables and the targets, writes every figure as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.procstat import raise_open_files_limit
+from benchmarks.profiles import Profiler
+from benchmarks.report import render
+from benchmarks.servers import LOADGEN_CORE, Server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FULL: dict[str, dict[str, Any]] = {
+    "S1": {"levels": [1000, 5000, 10000], "ping": 5, "idle": 10, "settle": 1},
+    "S2": {
+        "streams": 1000,
+        "ping": 30,
+        "phases": [["single", 50], ["single", 200], ["single", 1000], ["batch", 1000]],
+        "duration": 6,
+        "drain_max": 15,
+        "stall": 3,
+        "connections": 16,
+    },
+    "S3": {
+        "streams": 10000,
+        "ping": 30,
+        "phases": [
+            ["single", 500],
+            ["single", 2000],
+            ["single", 5000],
+            ["batch", 2000],
+            ["batch", 5000],
+            ["batch", 10000, "only if 5,000 was held"],
+        ],
+        "duration": 6,
+        "drain_max": 15,
+        "stall": 3,
+        "connections": 32,
+    },
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "S1": {"levels": [200, 1000], "ping": 1.5, "idle": 3, "settle": 0.5},
+    "S2": {
+        **FULL["S2"],
+        "streams": 200,
+        "phases": [["single", 50], ["batch", 200]],
+        "duration": 2,
+        "drain_max": 5,
+        "stall": 2,
+        "connections": 16,
+    },
+    "S3": {
+        **FULL["S3"],
+        "streams": 1000,
+        "phases": [["single", 500], ["batch", 2000]],
+        "duration": 2,
+        "drain_max": 5,
+        "stall": 2,
+        "connections": 16,
+    },
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(
+                ["lscpu"], capture_output=True, text=True
+            ).stdout.splitlines()
+            if line.startswith("Model name")
+        ),
+        "?",
+    )
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--short", "--", "app"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.splitlines()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": f"{head.stdout.strip() or '?'} with {len(dirty)} uncommitted changes in app/",
+        "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True).stdout),
+        "cpu_model": model,
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_before": load,
+    }
+
+
+def accounts_needed(scenario: str, params: dict[str, Any]) -> tuple[int, int]:
+    """Admins and customers the scenario streams as (the sender admin comes on top)."""
+    if scenario == "S1":
+        return 1, max(params["levels"])
+    if scenario == "S2":
+        return params["streams"], 1
+    return 1, params["streams"]
+
+
+def run_one(
+    scenario: str,
+    params: dict[str, Any],
+    server: Server,
+    workdir: Path,
+    profile_dir: Path | None = None,
+) -> dict[str, Any]:
+    log(f"{scenario} on {server.label}: starting the server")
+    server.start()
+    profiler = None
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        profiler = Profiler(server.pid, profile_dir / f"{scenario}-{server.label}.txt")
+    try:
+        spec = {
+            "scenario": scenario,
+            "target": server.target,
+            "port": server.port,
+            "server_pid": server.pid,
+            "params": params,
+            "accounts": server.accounts.as_json() if server.accounts else {},
+        }
+        spec_path = workdir / f"spec-{scenario}-{server.port}.json"
+        out_path = workdir / f"out-{scenario}-{server.port}.json"
+        spec_path.write_text(json.dumps(spec))
+        log(f"{scenario} on {server.label}: load generator on core {LOADGEN_CORE}")
+        command = ["taskset", "-c", LOADGEN_CORE, sys.executable, "-m", "benchmarks.loadgen"]
+        subprocess.run([*command, str(spec_path), str(out_path)], cwd=ROOT, check=True)
+        result = json.loads(out_path.read_text())
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        log(f"{scenario} on {server.label} failed: {exc}")
+        result = {"error": str(exc)}
+    finally:
+        if profiler is not None:
+            summary = profiler.stop()
+            (profiler.out.with_suffix(".summary.txt")).write_text(summary + "\n")
+            log(f"profile of {scenario} on {server.label}:\n{summary}")
+        server.stop()
+    if "error" in result and server.log.exists():
+        result["server_log_tail"] = server.log.read_text(errors="replace")[-4000:]
+    result.update(target=server.target, db=server.db_kind, broker=server.broker)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, about a minute")
+    parser.add_argument("--scenarios", default="S1,S2,S3")
+    parser.add_argument("--db", help="sqlite,postgres (--quick: sqlite)")
+    parser.add_argument("--broker", help="memory,redis (--quick: memory)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each server N times; tables show medians"
+    )
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/latest.json"))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the server with py-spy into DIR (perturbs the figures: not for results)",
+    )
+    args = parser.parse_args(argv)
+    raise_open_files_limit()
+    table = QUICK if args.quick else FULL
+    scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    db = args.db or ("sqlite" if args.quick else "sqlite,postgres")
+    broker = args.broker or ("memory" if args.quick else "memory,redis")
+    dbs = [d.strip() for d in db.split(",") if d.strip()]
+    brokers = [b.strip() for b in broker.split(",") if b.strip()]
+    report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "params": table}
+    report["runs"] = runs = []
+    workdir = Path(tempfile.mkdtemp(prefix="salon-bench-"))
+    started = time.monotonic()
+    try:
+        for scenario in scenarios:
+            params = table[scenario]
+            counts = accounts_needed(scenario, params)
+            targets = [("naive", "-", "-")] if not args.no_naive else []
+            targets += [("product", db, broker) for db in dbs for broker in brokers]
+            for target, db_kind, broker_kind in targets * max(1, args.repeat):
+                server = Server(target, db_kind, broker_kind, params["ping"], workdir, counts)
+                result = run_one(scenario, params, server, workdir, args.profile)
+                runs.append({"scenario": scenario, **result})
+    finally:
+        report["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+        report["elapsed_s"] = round(time.monotonic() - started, 1)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(render(report))
+    log(f"done in {report['elapsed_s']} s; figures in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Starting the server under test on core 0: the product (`salon serve`) on a fresh database,
+or the naive baseline; and stopping it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from app.core.config import Settings
+from benchmarks.setup_db import Accounts, Database, naive_accounts, seed
+
+BIN = Path(sys.executable).parent
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKERS = {"memory": "memory://", "redis": REDIS_URL}
+SERVER_CORE, LOADGEN_CORE = "0", "1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_environ() -> dict[str, str]:
+    """This shell's environment without any of the app's settings in it."""
+    names = {name.upper() for name in Settings.model_fields}
+    return {k: v for k, v in os.environ.items() if k.upper() not in names}
+
+
+class Server:
+    """One server process pinned to SERVER_CORE; `accounts` holds the ids and tokens."""
+
+    def __init__(
+        self,
+        target: str,
+        db: str,
+        broker: str,
+        ping: float,
+        workdir: Path,
+        accounts: tuple[int, int] = (1000, 10000),
+    ) -> None:
+        self.target, self.db_kind, self.broker = target, db, broker
+        self.ping, self.workdir = ping, workdir
+        self.counts = accounts  # admins, customers
+        self.port = free_port()
+        self.database: Database | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.accounts: Accounts | None = None
+        self.log = workdir / f"server-{target}-{db}-{broker}-{self.port}.log"
+
+    @property
+    def label(self) -> str:
+        return "naive" if self.target == "naive" else f"{self.db_kind}+{self.broker}"
+
+    def start(self) -> None:
+        env = clean_environ()
+        env["SSE_PING_INTERVAL"] = str(self.ping)
+        if self.target == "naive":
+            self.accounts = naive_accounts(*self.counts)
+            command = [sys.executable, "-m", "benchmarks.naive_app", "--port", str(self.port)]
+            ready = "/healthz"
+        else:
+            secret = secrets.token_urlsafe(32)
+            self.database = Database(self.db_kind, self.workdir, f"{self.broker}_{self.port}")
+            self.database.create()
+            self.accounts = seed(self.database.url, secret, *self.counts)
+            env.update(
+                DATABASE_URL=self.database.url,
+                BROKER_URL=BROKERS[self.broker],
+                BROKER_PREFIX=f"bench{os.getpid()}_{self.port}",
+                SECRET_KEY=secret,
+                FIRST_SUPERADMIN_EMAIL="root@bench.example.com",
+                FIRST_SUPERADMIN_PASSWORD="bench-root-password",
+                LOG_LEVEL="warning",
+                SSE_MAX_PENDING_EVENTS="100000",
+                SSE_DRAIN_SECONDS="0",
+                # S2 opens 1,000 admin streams of one salon (and again after a saturated phase).
+                LIMIT_STREAMS_PER_SALON="5000",
+            )
+            command = [str(BIN / "salon"), "serve", "--port", str(self.port)]
+            ready = "/readyz"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                ["taskset", "-c", SERVER_CORE, *command],
+                cwd=self.workdir if self.target != "naive" else Path(__file__).parent.parent,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_ready(ready)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def _wait_ready(self, path: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}{path}"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"server exited: see {self.log}\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready after {timeout} s: see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.database is not None:
+            self.database.drop()
