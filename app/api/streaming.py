@@ -89,11 +89,10 @@ async def replay_then_go_live(
     metrics: Metrics,
 ) -> bool:
     """Write what the client missed, then release the live notifications held meanwhile
-    (the hub registered the connection first, so none falls in between). False if the
+    (the connection was registered holding them, so none falls in between). False if the
     replay failed: the stream then ends and the client retries."""
     if replay is None:
         return True
-    conn.hold()
     through = 0
     try:
         async for chunk, last_id, count in replay:
@@ -150,7 +149,7 @@ class EventStreamResponse(Response):
             while (await receive())["type"] != "http.disconnect":
                 pass
 
-        with self.manager.connect(self.subscription) as conn:
+        with self.manager.connect(self.subscription, self.replay is not None) as conn:
             conn.abort = transport_abort(scope)
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await write(hello_frame(self.subscription, self.retry_ms))

@@ -64,8 +64,9 @@ async def serve_websocket(
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
+    missed = replay(subscription)
     async with slots:
-        with manager.connect(subscription) as conn:
+        with manager.connect(subscription, missed is not None) as conn:
             conn.abort = transport_abort(websocket.scope)
             hello = {
                 "event": "connected",
@@ -74,7 +75,7 @@ async def serve_websocket(
             await websocket.send_text(orjson.dumps(hello).decode())
             with suppress(WebSocketDisconnect, RuntimeError, OSError):
                 metrics = manager.metrics
-                if await replay_then_go_live(conn, replay(subscription), write, metrics):
+                if await replay_then_go_live(conn, missed, write, metrics):
                     await pump(conn, ends_at, watch(), write, metrics)
     if conn.close_reason != "client_gone":
         with suppress(Exception):

@@ -83,9 +83,13 @@ class NotificationManager:
             connection.close("shutdown")
 
     @contextmanager
-    def connect(self, subscription: Subscription) -> Iterator[Connection]:
-        """Register a connection for the duration of the block; always unregistered after."""
+    def connect(self, subscription: Subscription, replaying: bool = False) -> Iterator[Connection]:
+        """Register a connection for the duration of the block; always unregistered after.
+        `replaying`: live notifications are held from this very moment until `release`
+        (before the first await, so none slips in ahead of the replay)."""
         connection = Connection(subscription, self._max_pending)
+        if replaying:
+            connection.hold()
         if self._stopped:  # opened during shutdown: it ends at once, the client goes elsewhere
             connection.close("shutdown")
         self._add(connection)

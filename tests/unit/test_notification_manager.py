@@ -207,3 +207,14 @@ async def test_drain_ends_streams_spread_over_the_window():
     await hub.stop()
     spread = max(closed_at) - min(closed_at)
     assert spread >= 0.25 and max(closed_at) - started < 1.0
+
+
+async def test_a_replaying_connection_holds_live_notifications_from_its_first_moment(hub):
+    """What arrives between registration and the start of the replay (while the response
+    headers are being written) is held too, so the replay can't be followed by a repeat."""
+    with hub.connect(Subscription("customer", 1), replaying=True) as conn:
+        hub.dispatch(encode_envelope(Route(7, "customer", 1, None), frame(7)))
+        conn.release(replayed_through=7)  # the replay sent 7 already
+        assert conn._pending == []
+        hub.dispatch(encode_envelope(Route(8, "customer", 1, None), frame(8)))
+        assert await drain(conn) == frame(8)
