@@ -19,8 +19,6 @@ from app.core.connection import (
     Kind,
     Route,
     Subscription,
-    decode_envelope,
-    encode_envelope,
 )
 from app.core.metrics import Metrics
 from app.core.sse import ping_frame
@@ -31,8 +29,6 @@ __all__ = [
     "NotificationManager",
     "Route",
     "Subscription",
-    "decode_envelope",
-    "encode_envelope",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,10 +93,6 @@ class NotificationManager:
             yield connection
         finally:
             self._remove(connection)
-
-    def dispatch(self, message: bytes) -> None:
-        """Route one envelope (as the broker carries it) to the local recipients."""
-        self.deliver(*decode_envelope(message))
 
     def deliver(self, route: Route, frame: bytes) -> int:
         """Push one notification's frame to its local recipients; returns how many."""

@@ -7,12 +7,8 @@ import contextlib
 
 import pytest
 
-from app.core.notification_manager import (
-    NotificationManager,
-    Route,
-    Subscription,
-    encode_envelope,
-)
+from app.core.connection import decode_envelope, encode_envelope
+from app.core.notification_manager import NotificationManager, Route, Subscription
 from app.core.sse import event_frame
 
 
@@ -43,7 +39,7 @@ async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
         connect(hub, "admin", 3, salon_id=20) as other,
         connect(hub, "customer", 1) as customer,
     ):
-        hub.dispatch(encode_envelope(Route(1, "salon", None, 10), frame(1)))
+        hub.deliver(Route(1, "salon", None, 10), frame(1))
         assert await drain(a1) == frame(1)
         assert await drain(a2) == frame(1)
         assert not other._pending and not customer._pending
@@ -51,8 +47,8 @@ async def test_salon_notification_reaches_every_admin_of_that_salon_only(hub):
 
 async def test_user_notification_needs_the_admin_and_its_salon(hub):
     with connect(hub, "admin", 1, salon_id=10) as admin, connect(hub, "customer", 1) as customer:
-        hub.dispatch(encode_envelope(Route(1, "user", 1, 20), frame(1)))  # wrong salon
-        hub.dispatch(encode_envelope(Route(2, "user", 1, 10), frame(2)))
+        hub.deliver(Route(1, "user", 1, 20), frame(1))  # wrong salon
+        hub.deliver(Route(2, "user", 1, 10), frame(2))
         assert await drain(admin) == frame(2)
         assert not customer._pending  # same numeric id, other kind
 
@@ -67,9 +63,9 @@ async def test_customer_salon_filter(hub):
         connect(hub, "customer", 7) as everything,
         connect(hub, "customer", 7, salon_filter=10) as only_10,
     ):
-        hub.dispatch(encode_envelope(Route(1, "customer", 7, 20), frame(1)))
-        hub.dispatch(encode_envelope(Route(2, "customer", 7, None), frame(2)))
-        hub.dispatch(encode_envelope(Route(3, "customer", 7, 10), frame(3)))
+        hub.deliver(Route(1, "customer", 7, 20), frame(1))
+        hub.deliver(Route(2, "customer", 7, None), frame(2))
+        hub.deliver(Route(3, "customer", 7, 10), frame(3))
         assert await drain(everything) == frame(1) + frame(2) + frame(3)
         assert await drain(only_10) == frame(3)
 
@@ -77,7 +73,7 @@ async def test_customer_salon_filter(hub):
 async def test_burst_is_written_as_one_chunk_in_order(hub):
     with connect(hub, "customer", 1) as conn:
         for n in range(1, 5):
-            hub.dispatch(encode_envelope(Route(n, "customer", 1, None), frame(n)))
+            hub.deliver(Route(n, "customer", 1, None), frame(n))
         assert await drain(conn) == b"".join(frame(n) for n in range(1, 5))
         assert conn.events_sent == 4
 
@@ -85,7 +81,7 @@ async def test_burst_is_written_as_one_chunk_in_order(hub):
 async def test_slow_consumer_is_closed_not_waited_for(hub):
     with connect(hub, "customer", 1) as slow, connect(hub, "customer", 1) as fast:
         for n in range(1, 7):
-            hub.dispatch(encode_envelope(Route(n, "customer", 1, None), frame(n)))
+            hub.deliver(Route(n, "customer", 1, None), frame(n))
             if n < 6:
                 await drain(fast)
         assert slow.close_reason == "slow_consumer"
@@ -141,7 +137,7 @@ async def test_one_timer_pings_every_connection():
 
 async def test_stop_ends_streams_after_what_they_had_queued(hub):
     with connect(hub, "customer", 1) as conn:
-        hub.dispatch(encode_envelope(Route(1, "customer", 1, None), frame(1)))
+        hub.deliver(Route(1, "customer", 1, None), frame(1))
         await hub.stop()
         assert await drain(conn) == frame(1)
         assert await drain(conn) is None
@@ -153,11 +149,9 @@ async def test_client_filter_keeps_only_chosen_types_and_priorities(hub):
         connect(hub, "customer", 1, types=frozenset({"appointment_confirmed"})) as by_type,
         connect(hub, "customer", 1, min_priority=2) as urgent_ones,
     ):
-        hub.dispatch(encode_envelope(Route(1, "customer", 1, None, "promo", 0), frame(1)))
-        hub.dispatch(
-            encode_envelope(Route(2, "customer", 1, None, "appointment_confirmed", 1), frame(2))
-        )
-        hub.dispatch(encode_envelope(Route(3, "customer", 1, None, "promo", 3), frame(3)))
+        hub.deliver(Route(1, "customer", 1, None, "promo", 0), frame(1))
+        hub.deliver(Route(2, "customer", 1, None, "appointment_confirmed", 1), frame(2))
+        hub.deliver(Route(3, "customer", 1, None, "promo", 3), frame(3))
         assert await drain(everything) == frame(1) + frame(2) + frame(3)
         assert await drain(by_type) == frame(2)
         assert await drain(urgent_ones) == frame(3)
@@ -172,7 +166,7 @@ async def test_a_stream_opened_during_shutdown_ends_at_once(hub):
 async def test_a_notification_reaches_a_connection_once_and_never_after_a_newer_one(hub):
     with connect(hub, "customer", 1) as conn:
         for n in (1, 2, 2, 1, 3):
-            hub.dispatch(encode_envelope(Route(n, "customer", 1, None), frame(n)))
+            hub.deliver(Route(n, "customer", 1, None), frame(n))
         assert await drain(conn) == frame(1) + frame(2) + frame(3)
 
 
@@ -180,7 +174,7 @@ async def test_live_notifications_wait_for_the_replay_and_the_seam_has_no_duplic
     with connect(hub, "customer", 1) as conn:
         conn.hold()
         for n in (4, 5, 6):  # live, while the replay (ids up to 5) is being read
-            hub.dispatch(encode_envelope(Route(n, "customer", 1, None), frame(n)))
+            hub.deliver(Route(n, "customer", 1, None), frame(n))
         assert conn._pending == []
         conn.release(replayed_through=5)
         assert await drain(conn) == frame(6)
@@ -213,8 +207,13 @@ async def test_a_replaying_connection_holds_live_notifications_from_its_first_mo
     """What arrives between registration and the start of the replay (while the response
     headers are being written) is held too, so the replay can't be followed by a repeat."""
     with hub.connect(Subscription("customer", 1), replaying=True) as conn:
-        hub.dispatch(encode_envelope(Route(7, "customer", 1, None), frame(7)))
+        hub.deliver(Route(7, "customer", 1, None), frame(7))
         conn.release(replayed_through=7)  # the replay sent 7 already
         assert conn._pending == []
-        hub.dispatch(encode_envelope(Route(8, "customer", 1, None), frame(8)))
+        hub.deliver(Route(8, "customer", 1, None), frame(8))
         assert await drain(conn) == frame(8)
+
+
+def test_an_envelope_carries_the_route_and_the_frame_unchanged():
+    route = Route(5, "customer", 7, 2, "appointment_confirmed", 3, 1234.5)
+    assert decode_envelope(encode_envelope(route, frame(5))) == (route, frame(5))
