@@ -17,7 +17,7 @@ import pytest
 
 from tests.utils.db import BACKENDS, fresh_database_url
 from tests.utils.factories import Api
-from tests.utils.server import ServerProcess, server_env
+from tests.utils.server import ServerProcess, fresh_server, server_env
 
 
 def _selected_backends() -> list[str]:
@@ -37,17 +37,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The session's server on a fresh database of `backend`; exposes `secret_key`."""
-    workdir = tmp_path_factory.mktemp(f"server-{backend}")
-    database_url, drop_database = fresh_database_url(backend, workdir)
-    process = ServerProcess(server_env(database_url), workdir=workdir, backend=backend)
-    try:
-        process.start()
+    with fresh_server(backend, tmp_path_factory.mktemp(f"server-{backend}")) as process:
         yield process
-    finally:
-        try:
-            process.stop()
-        finally:
-            drop_database()
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode, checks
 
-from tests.utils.db import fresh_database_url
 from tests.utils.factories import API, unique_email
-from tests.utils.server import ServerProcess, server_env
+from tests.utils.server import ServerProcess, fresh_server
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "12"))
 ROLES = ("anonymous", "superadmin", "admin", "customer")
@@ -42,17 +41,8 @@ def contract_server(
 ) -> Iterator[ServerProcess]:
     """A server of its own: what the generated requests create stays out of other tests."""
     workdir = tmp_path_factory.mktemp(f"contract-{backend}")
-    database_url, drop_database = fresh_database_url(backend, workdir)
-    env = server_env(database_url, SSE_MAX_STREAM_SECONDS="0.3")
-    process = ServerProcess(env, workdir=workdir, backend=backend)
-    try:
-        process.start()
+    with fresh_server(backend, workdir, SSE_MAX_STREAM_SECONDS="0.3") as process:
         yield process
-    finally:
-        try:
-            process.stop()
-        finally:
-            drop_database()
 
 
 def _login(http: httpx.Client, email: str, password: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -11,13 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from app.core.config import Settings
+from tests.utils.db import fresh_database_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -240,3 +242,19 @@ class ServerProcess:
             f"server did not answer /healthz within {timeout}s ({last_error}); "
             f"log {self.log_path}:\n{self.log_tail()}"
         )
+
+
+@contextlib.contextmanager
+def fresh_server(backend: str, workdir: Path, **overrides: str) -> Iterator[ServerProcess]:
+    """A started server on a fresh database of `backend`; stopped and the database dropped
+    on exit, whatever happens."""
+    database_url, drop_database = fresh_database_url(backend, workdir)
+    process = ServerProcess(server_env(database_url, **overrides), workdir=workdir, backend=backend)
+    try:
+        process.start()
+        yield process
+    finally:
+        try:
+            process.stop()
+        finally:
+            drop_database()
