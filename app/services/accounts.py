@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.security import Principal, create_token, hash_password, verify_password
+from app.core.security import (
+    ACCESS,
+    Principal,
+    create_token,
+    hash_password,
+    verify_password,
+)
 from app.db.models import Salon, Service, User
 from app.db.repositories.accounts import AccountRepository
 from app.schemas.account import AccountCreate, ServiceCreate
@@ -19,13 +25,30 @@ from app.services import policy
 from app.services.errors import Conflict, NotAuthenticated, NotFound
 
 
-def issue_access_token(user: User, settings: Settings) -> str:
+def issue_token(
+    settings: Settings,
+    *,
+    user_id: int,
+    role: str,
+    salon_id: int | None,
+    lifetime: timedelta,
+    token_type: str = ACCESS,
+) -> str:
+    """A token of `token_type` for this account, signed with the server's key."""
     return create_token(
-        user_id=user.id,
-        role=user.role,
-        salon_id=user.salon_id,
+        user_id=user_id,
+        role=role,
+        salon_id=salon_id,
         secret=settings.secret_key,
-        expires_in=timedelta(minutes=settings.access_token_expire_minutes),
+        expires_in=lifetime,
+        token_type=token_type,
+    )
+
+
+def issue_access_token(user: User, settings: Settings) -> str:
+    lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    return issue_token(
+        settings, user_id=user.id, role=user.role, salon_id=user.salon_id, lifetime=lifetime
     )
 
 

@@ -15,8 +15,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.api import credentials
 from app.api.deps import AccountServiceDep, SettingsDep
 from app.core.config import Settings
-from app.core.security import SESSION, create_token
+from app.core.security import SESSION
 from app.schemas.account import UserPublic
+from app.services.accounts import issue_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 COOKIE_PATH = "/api"  # every endpoint the dashboard calls; not the static files
@@ -34,12 +35,12 @@ async def sign_in(
     credentials.check_origin(request, settings)
     user = await accounts.authenticate(form.username, form.password)
     lifetime = timedelta(minutes=settings.session_expire_minutes)
-    token = create_token(
+    token = issue_token(
+        settings,
         user_id=user.id,
         role=user.role,
         salon_id=user.salon_id,
-        secret=settings.secret_key,
-        expires_in=lifetime,
+        lifetime=lifetime,
         token_type=SESSION,
     )
     response.set_cookie(

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from app.api.deps import CurrentPrincipal, SettingsDep
-from app.core.security import STREAM, create_token
+from app.core.security import STREAM
 from app.services import policy
+from app.services.accounts import issue_token
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -27,12 +28,12 @@ async def create_stream_token(
     lives STREAM_TOKEN_EXPIRE_MINUTES, long enough for EventSource's automatic reconnects."""
     policy.require_recipient(principal)
     lifetime = timedelta(minutes=settings.stream_token_expire_minutes)
-    token = create_token(
+    token = issue_token(
+        settings,
         user_id=principal.user_id,
         role=principal.role,
         salon_id=principal.salon_id,
-        secret=settings.secret_key,
-        expires_in=lifetime,
+        lifetime=lifetime,
         token_type=STREAM,
     )
     response.headers["Cache-Control"] = "no-store"
