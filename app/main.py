@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.cors import install_cors
+from app.api.direct_streams import DirectStreams
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.fast_streams import SalonAPI
 from app.api.middleware import BodySizeLimit
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = Limiter(create_limit_store(settings.broker_url, settings.broker_prefix), settings)
         state.limiter = limiter
         state.streams = StreamOpener(manager, settings, session_factory, limiter)
+        state.direct_streams = DirectStreams(state.streams)
         state.shutting_down = False
         drain_on_signal = DrainOnSignal(app)
         # Started in this order and stopped in the reverse one.

@@ -8,12 +8,17 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+import httptools
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
+from app.api.direct_streams import DirectStream, DirectStreams, response_head
+from app.api.fast_streams import STREAM_PATHS, parse_stream_request
 from app.api.streaming import ABORT_EXTENSION
+from app.services.errors import DomainError
 
 
 class TransportAccess:
@@ -32,6 +37,89 @@ class TransportAccess:
             if transport is not None:
                 scope.setdefault("extensions", {})[ABORT_EXTENSION] = transport.abort
         await self.app(scope, receive, send)
+
+
+class SalonHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, which hands a plain SSE stream request (GET, HTTP/1.1,
+    a bearer or `?token=` credential that checks out) to a DirectStream: the socket then
+    belongs to the stream, with no ASGI task behind it. Everything else, refusals
+    included, goes on to the app as usual."""
+
+    _taken = False
+
+    def on_headers_complete(self) -> None:
+        if not self._take_stream():
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._taken:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._taken:
+            super().on_message_complete()
+
+    def _take_stream(self) -> bool:
+        parser = self.parser
+        if (
+            parser.get_method() != b"GET"
+            or parser.get_http_version() != "1.1"
+            or parser.should_upgrade()
+            or (self.cycle is not None and not self.cycle.response_complete)
+        ):
+            return False
+        url = httptools.parse_url(self.url)
+        path = url.path.decode("ascii", "replace")
+        kind = STREAM_PATHS.get(path)
+        shared = _direct_streams(self.app) if kind is not None else None
+        if kind is None or shared is None:
+            return False
+        scope: dict[str, Any] = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "query_string": url.query or b"",
+            "headers": self.headers,
+            "client": self.client,
+        }
+        if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+            return False
+        opener = shared.opener
+        request = parse_stream_request(scope, kind, opener)
+        if request is None:
+            return False
+        principal, _, options, salon_filter = request
+        try:
+            subscription = opener.subscribe(principal, kind, options, salon_filter)
+        except DomainError:
+            return False  # refused by policy: the app answers it
+        self._taken = True
+        self.connections.discard(self)  # the server no longer waits for this socket
+        stream = DirectStream(shared, self.transport)
+        self.transport.set_protocol(stream)
+        head = response_head(self.server_state.default_headers)
+        shared.spawn(
+            stream.open(
+                principal,
+                subscription,
+                opener.replay_for(subscription, options),
+                opener.deadline(principal),
+                head,
+                scope,
+            )
+        )
+        return True
+
+
+def _direct_streams(app: Any) -> DirectStreams | None:
+    """The app's DirectStreams, found under uvicorn's and our own wrappers; None before
+    the app has started."""
+    while app is not None:
+        state = getattr(app, "state", None)
+        if state is not None:
+            return getattr(state, "direct_streams", None)
+        app = getattr(app, "app", None)
+    return None
 
 
 class DrainOnSignal:
@@ -99,7 +187,7 @@ def run(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=SalonHttpProtocol,
         ws="websockets-sansio",
         lifespan="on",
         log_level=log_level,

@@ -37,7 +37,7 @@ class SalonAPI(FastAPI):
             kind = STREAM_PATHS.get(scope["path"])
             streams: StreamOpener | None = getattr(self.state, "streams", None)
             if kind is not None and streams is not None:
-                request = _parse(scope, kind, streams)
+                request = parse_stream_request(scope, kind, streams)
                 if request is not None:
                     scope["app"] = self  # as FastAPI sets it, for what the response reads
                     try:
@@ -49,7 +49,7 @@ class SalonAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _parse(
+def parse_stream_request(
     scope: Scope, kind: Kind, streams: StreamOpener
 ) -> tuple[Principal, Kind, StreamOptions, int | None] | None:
     """The stream request's principal and options, or None for FastAPI to look at."""

@@ -46,13 +46,7 @@ async def pump(
     watcher = loop.create_task(_close_when_done(watch, conn))
     # The stream ends with its credential; the client reconnects with a fresh one.
     expiry = loop.call_later(expires_at - time.time(), conn.close, "expired")
-    sub = conn.subscription
-    who: dict[str, Any] = {
-        "kind": sub.kind,
-        "user_id": sub.user_id,
-        "salon_id": sub.salon_id or sub.salon_filter,
-    }
-    log_event(logger, "stream_opened", f"stream opened: {sub.kind} {sub.user_id}", **who)
+    log_opened(conn.subscription)
     try:
         while (chunk := await conn.take()) is not None:
             conn.writing = True
@@ -63,17 +57,33 @@ async def pump(
     finally:
         expiry.cancel()
         watcher.cancel()
-        duration, reason = time.monotonic() - conn.opened_at, conn.close_reason or "error"
-        log_event(
-            logger,
-            "stream_closed",
-            f"stream closed: {sub.kind} {sub.user_id} after {duration:.1f} s, "
-            f"{conn.events_sent} events, {reason}",
-            **who,
-            duration_s=round(duration, 3),
-            events_sent=conn.events_sent,
-            reason=reason,
-        )
+        log_closed(conn)
+
+
+def _who(sub: Subscription) -> dict[str, Any]:
+    return {"kind": sub.kind, "user_id": sub.user_id, "salon_id": sub.salon_id or sub.salon_filter}
+
+
+def log_opened(sub: Subscription) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        log_event(logger, "stream_opened", f"stream opened: {sub.kind} {sub.user_id}", **_who(sub))
+
+
+def log_closed(conn: Connection) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    sub = conn.subscription
+    duration, reason = time.monotonic() - conn.opened_at, conn.close_reason or "error"
+    log_event(
+        logger,
+        "stream_closed",
+        f"stream closed: {sub.kind} {sub.user_id} after {duration:.1f} s, "
+        f"{conn.events_sent} events, {reason}",
+        **_who(sub),
+        duration_s=round(duration, 3),
+        events_sent=conn.events_sent,
+        reason=reason,
+    )
 
 
 async def _close_when_done(watch: Coroutine[Any, Any, None], conn: Connection) -> None:

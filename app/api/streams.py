@@ -88,6 +88,9 @@ class StreamOpener:
             return None  # no Last-Event-ID: live only; the REST list is the history
         return replay(self.session_factory, subscription, options.last_event_id)
 
+    def deadline(self, principal: Principal) -> float:
+        return stream_deadline(principal, self.settings)
+
     def sse(
         self,
         principal: Principal,

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import orjson
 
@@ -52,6 +52,12 @@ class Route:
     notification_type: str = ""
     priority: int = 0  # rank: low 0, normal 1, high 2, urgent 3
     created_at: float = 0.0  # epoch seconds, for delivery latency
+
+
+class Sink(Protocol):
+    """Where a connection's frames go when no task waits on `take` (see app.api.direct_streams)."""
+
+    def wake(self) -> None: ...
 
 
 def encode_envelope(route: Route, frame: bytes) -> bytes:
@@ -97,12 +103,17 @@ class Connection:
         "events_sent",
         "last_id",
         "opened_at",
+        "sink",
         "subscription",
         "writing",
     )
 
-    def __init__(self, subscription: Subscription, max_pending: int) -> None:
+    def __init__(
+        self, subscription: Subscription, max_pending: int, sink: Sink | None = None
+    ) -> None:
         self.subscription = subscription
+        # A sink is woken instead of a waiting task, and takes the frames with `take_nowait`.
+        self.sink = sink
         self.opened_at = time.monotonic()
         self.events_sent = 0
         self.last_id = 0
@@ -183,7 +194,13 @@ class Connection:
                 await self._waiter
             finally:
                 self._waiter = None
+        return self.take_nowait()
+
+    def take_nowait(self) -> bytes:
+        """Everything pending as one chunk, b"" if nothing is."""
         pending = self._pending
+        if not pending:
+            return b""
         chunk = pending[0] if len(pending) == 1 else b"".join(pending)
         self.events_sent += len(pending)
         pending.clear()
@@ -191,6 +208,9 @@ class Connection:
         return chunk
 
     def _wake(self) -> None:
+        if self.sink is not None:
+            self.sink.wake()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -18,6 +18,7 @@ from app.core.connection import (
     Connection,
     Kind,
     Route,
+    Sink,
     Subscription,
 )
 from app.core.metrics import Metrics
@@ -80,18 +81,29 @@ class NotificationManager:
 
     @contextmanager
     def connect(self, subscription: Subscription, replaying: bool = False) -> Iterator[Connection]:
-        """Register a connection for the duration of the block; always unregistered after.
+        """Register a connection for the duration of the block; always unregistered after."""
+        connection = self.register(subscription, replaying)
+        try:
+            yield connection
+        finally:
+            self.unregister(connection)
+
+    def register(
+        self, subscription: Subscription, replaying: bool = False, sink: Sink | None = None
+    ) -> Connection:
+        """A new live connection, indexed; whoever registers it must `unregister` it.
         `replaying`: live notifications are held from this very moment until `release`
         (before the first await, so none slips in ahead of the replay)."""
-        connection = Connection(subscription, self._max_pending)
+        connection = Connection(subscription, self._max_pending, sink)
         if replaying:
             connection.hold()
         if self._stopped:  # opened during shutdown: it ends at once, the client goes elsewhere
             connection.close("shutdown")
         self._add(connection)
-        try:
-            yield connection
-        finally:
+        return connection
+
+    def unregister(self, connection: Connection) -> None:
+        if connection in self._connections:
             self._remove(connection)
 
     def deliver(self, route: Route, frame: bytes) -> int:

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NamedTuple
 
 from app.core.config import Settings
 from app.core.security import Principal
@@ -31,6 +32,13 @@ LIMIT_NAMES = (STREAMS_PER_PRINCIPAL, STREAMS_PER_SALON, STREAM_OPENS, STATS_REQ
 STREAM_SLOT_RETRY_AFTER = 5.0
 
 
+class Lease(NamedTuple):
+    """Stream slots taken together, given back together."""
+
+    id: str
+    keys: tuple[str, ...]
+
+
 class Limiter:
     def __init__(self, store: LimitStore, settings: Settings) -> None:
         self.store = store
@@ -45,6 +53,15 @@ class Limiter:
     @asynccontextmanager
     async def stream(self, principal: Principal, salon_id: int | None) -> AsyncIterator[None]:
         """Hold a stream slot of the principal (and of the admin's salon) for the block."""
+        lease = await self.acquire_stream(principal, salon_id)
+        try:
+            yield
+        finally:
+            await self.release_stream(lease)
+
+    async def acquire_stream(self, principal: Principal, salon_id: int | None) -> Lease | None:
+        """Take a stream slot of the principal (and of the admin's salon): LimitExceeded when
+        one is full; None when nothing was taken (no slot limits, or the store is down)."""
         s = self.settings
         await self._rate(
             STREAM_OPENS,
@@ -65,28 +82,26 @@ class Limiter:
             slots.append(
                 (STREAMS_PER_SALON, f"streams:salon:{salon_id}", s.limit_streams_per_salon)
             )
+        if not slots:
+            return None
         lease = uuid.uuid4().hex
-        keys = [key for _, key, _ in slots]
-        taken = False
-        if slots:
-            try:
-                full = await self.store.acquire(lease, [(key, n) for _, key, n in slots])
-            except LimitStoreError as exc:
-                logger.warning("stream limits not checked (store unavailable): %s", exc)
-            else:
-                if full is not None:
-                    name, _, limit = slots[full]
-                    raise LimitExceeded(
-                        _STREAM_DETAIL[name].format(limit=limit),
-                        limit=name,
-                        retry_after=STREAM_SLOT_RETRY_AFTER,
-                    )
-                taken = True
         try:
-            yield
-        finally:
-            if taken:
-                await self.store.release(lease, keys)
+            full = await self.store.acquire(lease, [(key, n) for _, key, n in slots])
+        except LimitStoreError as exc:
+            logger.warning("stream limits not checked (store unavailable): %s", exc)
+            return None
+        if full is not None:
+            name, _, limit = slots[full]
+            raise LimitExceeded(
+                _STREAM_DETAIL[name].format(limit=limit),
+                limit=name,
+                retry_after=STREAM_SLOT_RETRY_AFTER,
+            )
+        return Lease(lease, tuple(key for _, key, _ in slots))
+
+    async def release_stream(self, lease: Lease | None) -> None:
+        if lease is not None:
+            await self.store.release(lease.id, list(lease.keys))
 
     async def stats_request(self, principal: Principal) -> None:
         s = self.settings

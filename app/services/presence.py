@@ -41,6 +41,7 @@ class Presence:
         self.interval = interval
         self.name = instance_name()
         self._others: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._own_prefix = orjson.dumps({"instance": self.name})[:-1] + b","
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -57,6 +58,8 @@ class Presence:
         await self.broker.unsubscribe(self.channel, self.on_message)
 
     def on_message(self, message: bytes) -> None:
+        if message.startswith(self._own_prefix):
+            return  # our own announcement, back from the bus: not worth parsing
         snapshot = orjson.loads(message)
         name = snapshot.get("instance")
         if name == self.name:
@@ -99,13 +102,16 @@ class Presence:
         }
 
     async def _announce_forever(self) -> None:
-        announced_version, quiet = -1, 0
+        announced_version, quiet, snapshot = -1, 0, b""
         while True:
             if self.hub.version != announced_version or quiet >= HEARTBEAT_EVERY:
-                announced_version, quiet = self.hub.version, 0
-                snapshot = {"instance": self.name, "stats": self.hub.stats()}
+                if self.hub.version != announced_version:  # a heartbeat repeats the last one
+                    announced_version = self.hub.version
+                    stats = self.hub.stats()  # O(connections): built only when they changed
+                    snapshot = orjson.dumps({"instance": self.name, "stats": stats})
+                quiet = 0
                 try:
-                    await self.broker.publish(self.channel, orjson.dumps(snapshot))
+                    await self.broker.publish(self.channel, snapshot)
                 except Exception as exc:
                     logger.warning("presence announcement failed: %s", exc)
             quiet += 1

@@ -1,0 +1,242 @@
+"""SSE streams written straight to the socket: no task, no coroutine, per open stream.
+
+Under ASGI a stream is a task that lives as long as the stream, with its chain of
+coroutines, a second task watching for the disconnect, and an awaited `send` per write:
+measured, that was most of what an idle stream cost in memory, and a third of a
+broadcast's CPU. Here the HTTP server (app.server) hands the socket of a stream request
+it recognises to a `DirectStream`, which becomes the socket's protocol: the hub wakes it,
+it writes what is pending in one chunk per loop iteration, and the socket's own callbacks
+tell it when the client has gone or stopped reading. One short task opens the stream
+(limits, replay) and ends. Any request it isn't sure of goes through FastAPI instead
+(app.api.fast_streams, then the routes): same answers, more cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from app.api.errors import error_response
+from app.api.streaming import HEADERS, Replay, hello_frame, log_closed, log_opened
+from app.api.streams import StreamOpener
+from app.core.connection import Connection, Subscription
+from app.core.security import Principal
+from app.services.errors import LimitExceeded
+from app.services.limits import Lease
+
+logger = logging.getLogger(__name__)
+
+END_OF_BODY = b"0\r\n\r\n"  # the last chunk of a chunked response
+# `connection: close`: the socket is closed when the stream ends, so no client may count on
+# sending its next request on it.
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\n" + b"".join(
+    name + b": " + value + b"\r\n"
+    for name, value in [
+        *HEADERS,
+        (b"transfer-encoding", b"chunked"),
+        (b"connection", b"close"),
+    ]
+)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class Flusher:
+    """Writes every stream woken during a loop iteration once, at its end: a burst of
+    notifications to one client becomes one write, and a broadcast one callback."""
+
+    def __init__(self) -> None:
+        self._woken: list[DirectStream] = []
+
+    def add(self, stream: DirectStream) -> None:
+        if not self._woken:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._woken.append(stream)
+
+    def _flush(self) -> None:
+        woken, self._woken = self._woken, []
+        for stream in woken:
+            stream.flush()
+
+
+class DirectStreams:
+    """What every direct stream of the app shares: the opener's parts, the flusher, and the
+    tasks that open streams and give limit slots back."""
+
+    def __init__(self, opener: StreamOpener) -> None:
+        self.opener = opener
+        self.manager = opener.manager
+        self.metrics = opener.manager.metrics
+        self.flusher = Flusher()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class DirectStream(asyncio.Protocol):
+    """One stream, as the protocol of its socket once the request is read."""
+
+    __slots__ = ("conn", "expiry", "finished", "lease", "paused", "resumed", "shared", "transport")
+
+    def __init__(self, shared: DirectStreams, transport: asyncio.Transport) -> None:
+        self.shared = shared
+        self.transport = transport
+        self.conn: Connection | None = None
+        self.lease: Lease | None = None
+        self.expiry: asyncio.TimerHandle | None = None
+        self.paused = False  # the client's socket buffer is full: write nothing until resumed
+        self.resumed: asyncio.Future[None] | None = None  # awaited by a replay while paused
+        self.finished = False
+
+    # The hub's side (Sink).
+
+    def wake(self) -> None:
+        if not self.finished:
+            self.shared.flusher.add(self)
+
+    def flush(self) -> None:
+        conn = self.conn
+        if conn is None or self.finished or (self.paused and conn.close_reason is None):
+            return
+        data = conn.take_nowait()
+        if data:
+            self.transport.write(chunk(data))
+            if conn.chunk_notes:
+                self.shared.metrics.delivered(conn.chunk_notes, conn.chunk_oldest)
+        if conn.close_reason is not None:
+            self.finish()
+
+    # The socket's side (asyncio.Protocol).
+
+    def data_received(self, data: bytes) -> None:
+        pass  # an SSE client has nothing more to say; a pipelined request is not answered
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.resumed is not None and not self.resumed.done():
+            self.resumed.set_result(None)
+        if self.conn is None:
+            self.finished = True  # still opening: the opener sees it and gives up
+            return
+        self.conn.close("client_gone")
+        self.finish()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.resumed is not None and not self.resumed.done():
+            self.resumed.set_result(None)
+        self.wake()
+
+    # Opening and closing.
+
+    async def open(
+        self,
+        principal: Principal,
+        subscription: Subscription,
+        replay: Replay | None,
+        deadline: float,
+        head: bytes,
+        scope: dict[str, Any],
+    ) -> None:
+        """Take the limits' slots, register, answer, replay what was missed, go live."""
+        shared = self.shared
+        limiter = shared.opener.limiter
+        if limiter is not None:
+            salon_id = subscription.salon_id if subscription.kind == "admin" else None
+            try:
+                self.lease = await limiter.acquire_stream(principal, salon_id)
+            except LimitExceeded as exc:
+                self._refuse(error_response(scope, exc, shared.metrics))
+                return
+        if self.finished:  # the client left while the limits were checked
+            self._give_back_slots()
+            return
+        conn = shared.manager.register(subscription, replay is not None, self)
+        self.conn = conn
+        retry_ms = shared.opener.settings.sse_retry_ms
+        self.transport.write(head + chunk(hello_frame(subscription, retry_ms)))
+        log_opened(subscription)
+        if replay is not None and not await self._replay(conn, replay):
+            conn.close("client_gone" if self.finished else "expired")
+            self.finish()
+            return
+        if not self.finished:
+            self.expiry = asyncio.get_running_loop().call_later(
+                deadline - time.time(), conn.close, "expired"
+            )
+            self.flush()
+
+    async def _replay(self, conn: Connection, replay: Replay) -> bool:
+        through = 0
+        try:
+            async for data, last_id, count in replay:
+                if self.finished:
+                    return False
+                while self.paused and not self.finished:
+                    self.resumed = asyncio.get_running_loop().create_future()
+                    await self.resumed
+                    self.resumed = None
+                self.transport.write(chunk(data))
+                through = max(through, last_id)
+                self.shared.metrics.replayed.inc(count)
+        except Exception:
+            logger.exception("replay failed; ending the stream so the client retries")
+            return False
+        conn.release(through)
+        return True
+
+    def finish(self) -> None:
+        """Unregister and end the response, as the close reason asks; once."""
+        if self.finished and self.conn is None:
+            return
+        conn = self.conn
+        self.finished = True
+        self.conn = None
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if conn is None:
+            return
+        self.shared.manager.unregister(conn)
+        reason = conn.close_reason
+        if reason == "slow_consumer" or (self.paused and reason != "client_gone"):
+            self.transport.abort()  # it stopped reading: a polite close would wait forever
+        elif reason != "client_gone":
+            self.transport.write(END_OF_BODY)
+            self.transport.close()
+        log_closed(conn)
+        self._give_back_slots()
+
+    def _give_back_slots(self) -> None:
+        limiter, lease = self.shared.opener.limiter, self.lease
+        self.lease = None
+        if limiter is not None and lease is not None:
+            self.shared.spawn(limiter.release_stream(lease))
+
+    def _refuse(self, response: Any) -> None:
+        """A refusal before anything was sent: a whole JSON response, then close."""
+        status = response.status_code
+        head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
+        headers = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
+        self.finished = True
+        if not self.transport.is_closing():
+            self.transport.write(head + headers + b"connection: close\r\n\r\n" + response.body)
+            self.transport.close()
+
+
+_REASONS = {429: b"Too Many Requests", 403: b"Forbidden", 401: b"Unauthorized"}
+
+
+def response_head(default_headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """The stream's status line and headers, with the server's own (date, server)."""
+    server = b"".join(name + b": " + value + b"\r\n" for name, value in default_headers)
+    return STREAM_HEAD + server + b"\r\n"
