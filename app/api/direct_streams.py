@@ -23,12 +23,14 @@ from app.api.errors import error_response
 from app.api.streaming import HEADERS, Replay, hello_frame, log_closed, log_opened
 from app.api.streams import StreamOpener
 from app.core.connection import Connection, Subscription
+from app.core.metrics import Metrics
 from app.core.security import Principal
 from app.services.errors import LimitExceeded
 from app.services.limits import Lease
 
 logger = logging.getLogger(__name__)
 
+FLUSH_BATCH = 500  # streams written per loop callback
 END_OF_BODY = b"0\r\n\r\n"  # the last chunk of a chunked response
 # `connection: close`: the socket is closed when the stream ends, so no client may count on
 # sending its next request on it.
@@ -47,21 +49,36 @@ def chunk(data: bytes) -> bytes:
 
 
 class Flusher:
-    """Writes every stream woken during a loop iteration once, at its end: a burst of
-    notifications to one client becomes one write, and a broadcast one callback."""
+    """Writes every stream woken during a loop iteration once, after it: a burst of
+    notifications to one client becomes one write, and a broadcast one callback per
+    FLUSH_BATCH streams (so that writing to 10,000 sockets never holds the loop for long).
+    Deliveries are counted in the metrics per round, not per write."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.delivered: dict[float, int] = {}  # oldest creation time in a chunk -> notifications
         self._woken: list[DirectStream] = []
+        self._scheduled = False
 
     def add(self, stream: DirectStream) -> None:
-        if not self._woken:
+        if not self._scheduled:
+            self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         self._woken.append(stream)
 
     def _flush(self) -> None:
-        woken, self._woken = self._woken, []
-        for stream in woken:
+        woken = self._woken
+        batch, self._woken = woken[:FLUSH_BATCH], woken[FLUSH_BATCH:]
+        for stream in batch:
+            stream.queued = False
             stream.flush()
+        delivered, self.delivered = self.delivered, {}
+        for oldest, count in delivered.items():
+            self.metrics.delivered(count, oldest)
+        if self._woken:
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._scheduled = False
 
 
 class DirectStreams:
@@ -72,7 +89,7 @@ class DirectStreams:
         self.opener = opener
         self.manager = opener.manager
         self.metrics = opener.manager.metrics
-        self.flusher = Flusher()
+        self.flusher = Flusher(self.metrics)
         self.tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Any) -> None:
@@ -84,7 +101,17 @@ class DirectStreams:
 class DirectStream(asyncio.Protocol):
     """One stream, as the protocol of its socket once the request is read."""
 
-    __slots__ = ("conn", "expiry", "finished", "lease", "paused", "resumed", "shared", "transport")
+    __slots__ = (
+        "conn",
+        "expiry",
+        "finished",
+        "lease",
+        "paused",
+        "queued",
+        "resumed",
+        "shared",
+        "transport",
+    )
 
     def __init__(self, shared: DirectStreams, transport: asyncio.Transport) -> None:
         self.shared = shared
@@ -95,11 +122,13 @@ class DirectStream(asyncio.Protocol):
         self.paused = False  # the client's socket buffer is full: write nothing until resumed
         self.resumed: asyncio.Future[None] | None = None  # awaited by a replay while paused
         self.finished = False
+        self.queued = False  # woken, and waiting for the flusher
 
     # The hub's side (Sink).
 
     def wake(self) -> None:
-        if not self.finished:
+        if not self.queued and not self.finished:
+            self.queued = True
             self.shared.flusher.add(self)
 
     def flush(self) -> None:
@@ -110,7 +139,10 @@ class DirectStream(asyncio.Protocol):
         if data:
             self.transport.write(chunk(data))
             if conn.chunk_notes:
-                self.shared.metrics.delivered(conn.chunk_notes, conn.chunk_oldest)
+                delivered = self.shared.flusher.delivered
+                delivered[conn.chunk_oldest] = (
+                    delivered.get(conn.chunk_oldest, 0) + conn.chunk_notes
+                )
         if conn.close_reason is not None:
             self.finish()
 
