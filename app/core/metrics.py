@@ -127,7 +127,7 @@ class Metrics:
         registry.register(self.latency)
         self.loop_lag = WeightedHistogram(
             "salon_event_loop_lag_seconds",
-            "How late the event loop woke a 10 ms timer (a pause of the loop)",
+            "How late the event loop woke a 10 ms timer (100 ms while idle): a pause of the loop",
             LATENCY_BUCKETS,
         )
         registry.register(self.loop_lag)
