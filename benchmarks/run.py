@@ -28,7 +28,8 @@ from benchmarks.servers import LOADGEN_CORE, Server
 ROOT = Path(__file__).resolve().parent.parent
 
 FULL: dict[str, dict[str, Any]] = {
-    "S1": {"levels": [1000, 5000, 10000], "ping": 5, "idle": 10, "settle": 1},
+    # Pings at the product's default interval (30 s); each idle window holds one sweep.
+    "S1": {"levels": [1000, 5000, 10000], "ping": 30, "idle": 30, "settle": 1},
     "S2": {
         "streams": 1000,
         "ping": 30,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import timedelta
 
@@ -79,3 +81,71 @@ def test_password_hash_verifies_only_the_password():
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong horse", stored)
     assert not verify_password("correct horse", None)
+
+
+def signed(header: dict, claims: dict, secret: str = SECRET) -> str:
+    """A token signed with our key, whatever its content (to test what is checked after)."""
+    return jwt.encode(claims, secret, algorithm="HS256", headers=header)
+
+
+def claims_of(**overrides) -> dict:
+    base = jwt.decode(token(), options={"verify_signature": False})
+    return {**base, **overrides}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        claims_of(exp="2999999999"),
+        claims_of(exp=True),
+        claims_of(nbf=4102444800),  # 2100: not valid yet
+        claims_of(iat=4102444800),
+        claims_of(sub="²³"),  # digits, but not ASCII ones: refused, not a crash
+        {k: v for k, v in claims_of().items() if k != "exp"},
+    ],
+    ids=["exp-string", "exp-bool", "nbf-future", "iat-future", "sub-unicode-digits", "no-exp"],
+)
+def test_well_signed_tokens_with_bad_claims_are_refused(claims):
+    with pytest.raises(InvalidToken):
+        decode_token(signed({}, claims), secret=SECRET)
+
+
+def test_only_hs256_is_accepted():
+    # Signed with our key, but its header names another algorithm.
+    signing_input = f"{b64({'alg': 'HS512', 'typ': 'JWT'})}.{b64(claims_of())}"
+    mac = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    other = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    with pytest.raises(InvalidToken):
+        decode_token(other, secret=SECRET)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t + "=",  # padding
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # another signature
+        lambda t: t.replace(".", "..", 1),
+        lambda t: t + ".x",
+        lambda t: t[:10] + "!" + t[11:],  # outside the base64url alphabet
+        lambda t: "x" * 5000,
+    ],
+    ids=["padding", "signature", "empty-segment", "four-segments", "bad-character", "huge"],
+)
+def test_variants_of_a_valid_token_are_refused(mangle):
+    with pytest.raises(InvalidToken):
+        decode_token(mangle(token()), secret=SECRET)
+
+
+def test_a_signature_has_one_encoding():
+    # The last base64url character of a 32-byte signature carries 2 unused bits: flipping
+    # them decodes to the same bytes, so a lenient decoder would accept another string.
+    good = token()
+    head, _, signature = good.rpartition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = alphabet.index(signature[-1])
+    variant = f"{head}.{signature[:-1]}{alphabet[index ^ 1]}"
+    assert base64.urlsafe_b64decode(variant.rpartition(".")[2] + "=") == base64.urlsafe_b64decode(
+        signature + "="
+    )
+    with pytest.raises(InvalidToken):
+        decode_token(variant, secret=SECRET)
