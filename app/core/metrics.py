@@ -143,17 +143,29 @@ class Metrics:
 
     def _create_every_series(self) -> None:
         """Every labelled series exists from the start, at 0: a scrape before the first
-        stream or refusal already shows them, and rates over them start from 0."""
-        for kind in KINDS:
-            self.active.labels(kind)
-            self.opened.labels(kind)
-            self.duration.labels(kind)
-            for reason in CLOSE_REASONS:
-                self.closed.labels(kind, reason)
+        stream or refusal already shows them, and rates over them start from 0. The
+        streams' series are kept at hand: `labels()` costs more than the update itself."""
+        self._active = {kind: self.active.labels(kind) for kind in KINDS}
+        self._opened = {kind: self.opened.labels(kind) for kind in KINDS}
+        self._duration = {kind: self.duration.labels(kind) for kind in KINDS}
+        self._closed = {
+            (kind, reason): self.closed.labels(kind, reason)
+            for kind in KINDS
+            for reason in CLOSE_REASONS
+        }
         for recipient_type in RECIPIENT_TYPES:
             self.created.labels(recipient_type)
         for limit in LIMITS:
             self.refusals.labels(limit)
+
+    def stream_opened(self, kind: str) -> None:
+        self._opened[kind].inc()
+        self._active[kind].inc()
+
+    def stream_closed(self, kind: str, reason: str, duration: float) -> None:
+        self._active[kind].dec()
+        self._closed[kind, reason].inc()
+        self._duration[kind].observe(duration)
 
     def delivered(self, count: int, oldest_created: float) -> None:
         """`count` notifications written in one chunk; the oldest was created then."""

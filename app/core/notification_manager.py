@@ -158,8 +158,7 @@ class NotificationManager:
         self._connections.add(connection)
         self.version += 1
         sub = connection.subscription
-        self.metrics.opened.labels(sub.kind).inc()
-        self.metrics.active.labels(sub.kind).inc()
+        self.metrics.stream_opened(sub.kind)
         if sub.kind == "admin" and sub.salon_id is not None:
             self._admins_by_salon.setdefault(sub.salon_id, set()).add(connection)
             self._admins_by_user.setdefault(sub.user_id, set()).add(connection)
@@ -174,9 +173,7 @@ class NotificationManager:
         if reason == "slow_consumer":
             self.slow_consumers_dropped += 1
             metrics.slow_consumers.inc()
-        metrics.active.labels(sub.kind).dec()
-        metrics.closed.labels(sub.kind, reason).inc()
-        metrics.duration.labels(sub.kind).observe(time.monotonic() - connection.opened_at)
+        metrics.stream_closed(sub.kind, reason, time.monotonic() - connection.opened_at)
         if connection.dropped:
             metrics.failed.inc(connection.dropped)
         if sub.kind == "admin" and sub.salon_id is not None:
