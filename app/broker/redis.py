@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from app.broker.base import BrokerError, Handler
+from app.core.pacing import Pacer
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,9 @@ class RedisBroker:
         """Dispatch messages; on a lost connection, back off, then listen again on a fresh
         pub/sub connection subscribed to every channel (a reused one may stay deaf)."""
         attempt = 0
+        pacer = Pacer()  # a burst already buffered is read without the loop getting a turn
         while True:
+            await pacer.pause()
             try:
                 if attempt or self._stale:
                     await self._resubscribe()

@@ -24,6 +24,7 @@ from app.broker import Broker
 from app.core.connection import Route, decode_envelope
 from app.core.logging import log_event
 from app.core.notification_manager import NotificationManager
+from app.core.pacing import Pacer
 from app.db.models import Notification
 from app.services.publishing import notification_frame, route_of
 
@@ -93,10 +94,13 @@ class DeliverySequencer:
 
     async def _fill_from_database(self) -> None:
         """Deliver what the database holds past the cursor, in order, with what came early."""
+        pacer = Pacer()
         try:
             while True:
                 rows = await self._committed_after(self.cursor)
                 for row in rows:
+                    # Messages that arrive meanwhile wait in `_early`, as this task runs.
+                    await pacer.pause()
                     early = self._early.pop(row.id, None)
                     route, frame = early or (route_of(row), notification_frame(row))
                     if row.id > self.cursor:
