@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.api.errors import error_response
-from app.api.streaming import HEADERS, Replay, hello_frame, log_closed, log_opened
+from app.api.streaming import (
+    HEADERS,
+    Replay,
+    hello_frame,
+    log_closed,
+    log_opened,
+    replay_then_go_live,
+)
 from app.api.streams import StreamOpener
 from app.core.connection import Connection, Subscription
 from app.core.metrics import Metrics
@@ -198,9 +205,8 @@ class DirectStream(asyncio.Protocol):
         retry_ms = shared.opener.settings.sse_retry_ms
         self.transport.write(head + chunk(hello_frame(subscription, retry_ms)))
         log_opened(subscription)
-        if replay is not None and not await self._replay(conn, replay):
-            conn.close("client_gone" if self.finished else "expired")
-            self.finish()
+        if not await replay_then_go_live(conn, replay, self._write_when_ready, shared.metrics):
+            self.finish()  # the replay failed: the stream ends, the client retries
             return
         if not self.finished:
             self.expiry = asyncio.get_running_loop().call_later(
@@ -208,24 +214,14 @@ class DirectStream(asyncio.Protocol):
             )
             self.flush()
 
-    async def _replay(self, conn: Connection, replay: Replay) -> bool:
-        through = 0
-        try:
-            async for data, last_id, count in replay:
-                if self.finished:
-                    return False
-                while self.paused and not self.finished:
-                    self.resumed = asyncio.get_running_loop().create_future()
-                    await self.resumed
-                    self.resumed = None
-                self.transport.write(chunk(data))
-                through = max(through, last_id)
-                self.shared.metrics.replayed.inc(count)
-        except Exception:
-            logger.exception("replay failed; ending the stream so the client retries")
-            return False
-        conn.release(through)
-        return True
+    async def _write_when_ready(self, data: bytes) -> None:
+        """A replay's write: waits while the client's socket buffer is full."""
+        while self.paused and not self.finished:
+            self.resumed = asyncio.get_running_loop().create_future()
+            await self.resumed
+            self.resumed = None
+        if not self.finished:
+            self.transport.write(chunk(data))
 
     def finish(self) -> None:
         """Unregister and end the response, as the close reason asks; once."""
