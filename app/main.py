@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)
         await drain_on_signal.start()
-        collector = CollectorSchedule(settings.gc_full_collect_interval)
+        collector = CollectorSchedule(
+            settings.gc_full_collect_interval, settings.gc_whole_heap_interval
+        )
         monitor = LoopMonitor(app.state.metrics)
         for part in (collector, monitor):  # last: start-up's own collection is not a pause
             await part.start()

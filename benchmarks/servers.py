@@ -83,6 +83,9 @@ class Server:
                 SSE_DRAIN_SECONDS="0",
                 # S2 opens 1,000 admin streams of one salon (and again after a saturated phase).
                 LIMIT_STREAMS_PER_SALON="5000",
+                # Full garbage collections come every 300 s by default, so never within a
+                # phase: every 20 s here, so that their pauses are measured with the rest.
+                GC_FULL_COLLECT_INTERVAL="20",
             )
             command = [str(BIN / "salon"), "serve", "--port", str(self.port)]
             ready = "/readyz"

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     presence_interval: float = Field(default=0.5, gt=0)
     # Seconds between full garbage collections (0: Python's own schedule); see CollectorSchedule.
     gc_full_collect_interval: float = Field(default=300, ge=0)
+    # Seconds between collections of the whole heap, frozen objects included (0: never).
+    gc_whole_heap_interval: float = Field(default=21600, ge=0)
     notification_retention_days: float = Field(default=30, gt=0)
     retention_interval_seconds: float = Field(default=3600, gt=0)
     first_superadmin_email: str | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
-from app.core.loop_monitor import LoopMonitor
+from app.core.loop_monitor import CollectorSchedule, LoopMonitor
 from app.core.metrics import Metrics
 
 
@@ -40,3 +42,41 @@ async def test_an_idle_loop_is_watched_slowly_and_a_busy_one_every_10_ms():
         await monitor.stop()
     assert idle_ticks <= 25  # about 10 a second, not 100
     assert busy_ticks >= 25  # about 100 a second
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector reclaims it
+
+
+async def test_full_collections_freeze_survivors_so_the_next_ones_skip_them():
+    schedule = CollectorSchedule(interval=0.05)
+    await schedule.start()
+    try:
+        survivors = [[i] for i in range(50_000)]  # long-lived, like open streams
+        frozen = gc.get_freeze_count()
+        await asyncio.sleep(0.2)
+        assert gc.get_freeze_count() >= frozen + len(survivors)
+        garbage = Node()
+        reclaimed = weakref.ref(garbage)
+        del garbage
+        await asyncio.sleep(0.2)  # a cycle made since the last freeze is still reclaimed
+        assert reclaimed() is None
+    finally:
+        await schedule.stop()
+    assert gc.get_freeze_count() == 0  # stop() leaves the interpreter as it found it
+
+
+async def test_the_whole_heap_is_thawed_and_walked_now_and_then():
+    schedule = CollectorSchedule(interval=0.05, whole_heap_interval=0.3)
+    await schedule.start()
+    try:
+        nodes = [Node() for _ in range(100)]
+        refs = [weakref.ref(node) for node in nodes]
+        await asyncio.sleep(0.15)  # collected and frozen
+        nodes.clear()  # the cycles are garbage now, but frozen
+        await asyncio.sleep(0.6)  # a thawed collection has run since
+        assert gc.get_freeze_count() > 0
+        assert all(ref() is None for ref in refs)
+    finally:
+        await schedule.stop()
