@@ -4,7 +4,7 @@ list, count, read, acknowledge."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,10 +79,12 @@ class NotificationService:
         return (await self.writer.create([data]))[0]
 
     async def _check(self, items: Sequence[NotificationCreate], batch: bool = False) -> None:
-        """Routing checks on a session of their own, returned to the pool before waiting for
-        the writer: a request holding a connection while queued could starve the writer."""
-        async with self.writer.session_factory() as session:
-            await check_routing(session, items, batch=batch)
+        """Routing checks, from the process's cache or else on a session of their own,
+        returned to the pool before waiting for the writer: a request holding a connection
+        while queued could starve the writer."""
+        await check_routing(
+            self.writer.session_factory, items, batch=batch, cache=self.writer.routing
+        )
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -93,7 +95,7 @@ class NotificationService:
 
     async def stage(self, data: NotificationCreate) -> Notification:
         """Validate routing and add to the session, uncommitted, inside `writing()`."""
-        await check_routing(self.session, [data])
+        await check_routing(lambda: nullcontext(self.session), [data], cache=self.writer.routing)
         notification = Notification(**data.model_dump())
         self.session.add(notification)
         return notification

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import Notification
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
+from app.services.routing import RoutingCache
 
 NOTIFICATION_WRITE_LOCK = 0x5A10_0001
 Waiting = tuple[Sequence[NotificationCreate], "asyncio.Future[list[Notification]]"]
@@ -33,6 +34,7 @@ class NotificationWriter:
     ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
+        self.routing = RoutingCache()  # the routing checks' known salons and accounts
         self._lock = asyncio.Lock()
         self._waiting: deque[Waiting] = deque()
 
