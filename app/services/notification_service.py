@@ -17,6 +17,7 @@ from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services import policy
 from app.services.errors import NotFound, PermissionDenied
 from app.services.routing import check_routing
+from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
 
 
@@ -39,7 +40,7 @@ class NotificationService:
         entity_id: int | None = None,
         extra_data: dict[str, Any] | None = None,
         priority: str = "normal",
-    ) -> Notification:
+    ) -> StoredNotification:
         """The seed's entry point: store the notification, commit, push it to live streams."""
         data = NotificationCreate.model_validate(
             {
@@ -57,13 +58,13 @@ class NotificationService:
         )
         return await self._create(data)
 
-    async def create(self, principal: Principal, data: NotificationCreate) -> Notification:
+    async def create(self, principal: Principal, data: NotificationCreate) -> StoredNotification:
         """POST /notifications: the caller's rights first, then as send_notification."""
         return await self._create(policy.authorize_create(principal, data))
 
     async def create_batch(
         self, principal: Principal, items: Sequence[NotificationCreate]
-    ) -> list[Notification]:
+    ) -> list[StoredNotification]:
         """POST /notifications/batch: each item as if created alone, all stored or none."""
         authorized = []
         for index, item in enumerate(items):
@@ -74,7 +75,7 @@ class NotificationService:
         await self._check(authorized, batch=True)
         return await self.writer.create(authorized)
 
-    async def _create(self, data: NotificationCreate) -> Notification:
+    async def _create(self, data: NotificationCreate) -> StoredNotification:
         await self._check([data])
         return (await self.writer.create([data]))[0]
 

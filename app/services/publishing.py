@@ -13,19 +13,27 @@ from app.core.metrics import Metrics
 from app.core.sse import event_frame
 from app.db.models import Notification
 from app.schemas.notification import PRIORITY_RANK, NotificationPublic
+from app.services.stored import StoredNotification
 
 logger = logging.getLogger(__name__)
 
 YIELD_EVERY = 20  # notifications published between two yields to the event loop
 
 
-def notification_frame(notification: Notification) -> bytes:
+# A row read back by the ORM, or one the writer just stored.
+AnyNotification = Notification | StoredNotification
+
+
+def notification_frame(notification: AnyNotification) -> bytes:
     """The SSE event for a notification, serialized once for all its recipients."""
-    data = NotificationPublic.model_validate(notification).model_dump_json().encode()
+    if isinstance(notification, StoredNotification):
+        data = notification.public_json()  # the POST response's body too
+    else:
+        data = NotificationPublic.model_validate(notification).model_dump_json().encode()
     return event_frame("notification", data, notification.id)
 
 
-def route_of(notification: Notification) -> Route:
+def route_of(notification: AnyNotification) -> Route:
     return Route(
         notification.id,
         notification.recipient_type,
@@ -37,7 +45,7 @@ def route_of(notification: Notification) -> Route:
     )
 
 
-def envelope_of(notification: Notification) -> bytes:
+def envelope_of(notification: AnyNotification) -> bytes:
     return encode_envelope(route_of(notification), notification_frame(notification))
 
 
@@ -49,7 +57,7 @@ class NotificationPublisher:
         self.channel = channel
         self.metrics = metrics
 
-    async def publish(self, notifications: Sequence[Notification]) -> None:
+    async def publish(self, notifications: Sequence[AnyNotification]) -> None:
         for index, notification in enumerate(notifications):
             if index and not index % YIELD_EVERY:
                 # A grouped write may hold thousands: let the streams write between chunks

@@ -5,7 +5,8 @@ PostgreSQL, an advisory lock taken before its first insert: ids are then given a
 committed in one order across all instances, so whoever has seen id N has seen every
 committed id below it (the delivery sequencer and replay rely on that). Requests that
 arrive while a transaction is in flight are not queued one by one behind it: the next
-holder of the lock writes all of them in one transaction (group commit).
+holder of the lock writes all of them in one transaction (group commit), with one
+INSERT ... RETURNING id for the whole group (no ORM unit of work).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Notification
+from app.db.base import utcnow
+from app.db.repositories.notifications import insert_notifications
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
 from app.services.routing import RoutingCache
+from app.services.stored import StoredNotification
 
 NOTIFICATION_WRITE_LOCK = 0x5A10_0001
-Waiting = tuple[Sequence[NotificationCreate], "asyncio.Future[list[Notification]]"]
+Waiting = tuple[Sequence[NotificationCreate], "asyncio.Future[list[StoredNotification]]"]
 MAX_GROUP = 2000  # notifications in one grouped transaction
 
 
@@ -38,11 +41,11 @@ class NotificationWriter:
         self._lock = asyncio.Lock()
         self._waiting: deque[Waiting] = deque()
 
-    async def create(self, items: Sequence[NotificationCreate]) -> list[Notification]:
+    async def create(self, items: Sequence[NotificationCreate]) -> list[StoredNotification]:
         """Store already validated notifications (all or none), then publish them in order."""
-        done: asyncio.Future[list[Notification]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[StoredNotification]] = asyncio.get_running_loop().create_future()
         self._waiting.append((items, done))
-        stored: list[Notification] = []
+        stored: list[StoredNotification] = []
         async with self._lock:
             while not done.done():  # nobody wrote ours while we waited: write what waits
                 group = self._take_group()
@@ -84,13 +87,14 @@ class NotificationWriter:
             size += len(entry[0])
         return group
 
-    async def _write(self, items: list[NotificationCreate]) -> list[Notification]:
-        notifications = [Notification(**item.model_dump()) for item in items]
+    async def _write(self, items: list[NotificationCreate]) -> list[StoredNotification]:
+        now = utcnow()  # one transaction, one creation time
+        rows = [{**item.model_dump(), "created_at": now, "is_read": False} for item in items]
         async with self.session_factory() as session:
             await lock_for_notifications(session)
-            session.add_all(notifications)
+            ids = await insert_notifications(session, rows)
             await session.commit()
-        return notifications
+        return [StoredNotification(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
 
 
 async def lock_for_notifications(session: AsyncSession) -> None:

@@ -4,20 +4,27 @@ checks (and what they may remember), the writer's stored rows, ids and order."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.broker.memory import MemoryBroker
+from app.core.connection import decode_envelope
+from app.core.metrics import Metrics
 from app.db.migrate import upgrade_database
-from app.db.models import Salon, User
+from app.db.models import Notification, Salon, User
 from app.db.session import create_engine, create_session_factory
-from app.schemas.notification import NotificationCreate
+from app.schemas.notification import NotificationCreate, NotificationPublic
 from app.services.errors import InvalidRequest
+from app.services.publishing import NotificationPublisher, notification_frame
 from app.services.routing import RoutingCache, check_routing
+from app.services.writer import NotificationWriter
 from tests.utils.db import fresh_database_url
 
 
@@ -46,7 +53,7 @@ async def add_account(
 ) -> int:
     async with sessions() as session:
         user = User(
-            email=f"{role}-{id(object())}@example.com",
+            email=f"{role}-{secrets.token_hex(6)}@example.com",
             password_hash="x",
             full_name=role,
             role=role,
@@ -137,3 +144,81 @@ async def test_a_cached_account_still_has_to_fit_the_route(sessions):
         await check_routing(sessions, [as_user.model_copy(update={"salon_id": other})], cache=cache)
     with pytest.raises(InvalidRequest, match=r"notifications\[1\]: customer"):
         await check_routing(sessions, [as_user, to_customer(admin, salon)], batch=True, cache=cache)
+
+
+def salon_notification(salon_id: int, n: int, **extra: object) -> NotificationCreate:
+    return NotificationCreate.model_validate(
+        {
+            "notification_type": "t",
+            "title": f"n{n}",
+            "message": "m",
+            "recipient_type": "salon",
+            "salon_id": salon_id,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def heard() -> list[bytes]:
+    return []
+
+
+@pytest.fixture
+async def writer(sessions, heard) -> NotificationWriter:
+    broker = MemoryBroker()
+    await broker.subscribe("n", heard.append)
+    return NotificationWriter(sessions, NotificationPublisher(broker, "n", Metrics()))
+
+
+async def read_back(sessions, ids: list[int]) -> dict[int, bytes]:
+    async with sessions() as session:
+        rows = (await session.scalars(select(Notification).where(Notification.id.in_(ids)))).all()
+    return {
+        row.id: NotificationPublic.model_validate(row).model_dump_json().encode() for row in rows
+    }
+
+
+async def test_stored_notifications_are_what_the_database_holds(sessions, writer, heard):
+    """The JSON the writer hands out (POST response, stream frame) is the row as any later
+    read of it (history, replay) gives it."""
+    salon = await add_salon(sessions)
+    items = [
+        salon_notification(salon, 1),
+        salon_notification(
+            salon,
+            2,
+            entity_type="appointment",
+            entity_id=9,
+            extra_data={"nested": {"list": [1, 2.5, "é", None, True]}, "big": 2**63},
+            priority="urgent",
+        ),
+    ]
+    stored = await writer.create(items)
+    assert [n.title for n in stored] == ["n1", "n2"]
+    assert stored[1].id == stored[0].id + 1
+    assert await read_back(sessions, [n.id for n in stored]) == {
+        n.id: n.public_json() for n in stored
+    }
+    assert [decode_envelope(message)[1] for message in heard] == [
+        notification_frame(n) for n in stored
+    ]
+    assert [decode_envelope(message)[0].id for message in heard] == [n.id for n in stored]
+
+
+async def test_concurrent_creates_get_their_own_rows_in_order(sessions, writer):
+    """Grouped into shared transactions, each caller still gets its own rows, ids in the
+    order of its items, across groups larger than one INSERT statement."""
+    salon = await add_salon(sessions)
+    sizes = [1, 3, 1200, 1, 500, 2, 900, 1]
+    requests = [[salon_notification(salon, n) for n in range(size)] for size in sizes]
+    results = await asyncio.gather(*(writer.create(items) for items in requests))
+    every_id = [n.id for stored in results for n in stored]
+    assert len(set(every_id)) == sum(sizes)
+    for items, stored in zip(requests, results, strict=True):
+        assert [n.title for n in stored] == [item.title for item in items]
+        assert [n.id for n in stored] == sorted(n.id for n in stored)
+    titles = {n.id: n.title for stored in results for n in stored}
+    async with sessions() as session:
+        rows = (await session.execute(select(Notification.id, Notification.title))).all()
+    assert dict(rows) == titles
