@@ -125,6 +125,24 @@ async def test_a_refused_recipient_is_accepted_once_it_exists(sessions):
     assert opener.opened == 4
 
 
+async def test_concurrent_lookups_share_queries(sessions):
+    """Like commits, lookups of unknown accounts are grouped: fifty requests at once for
+    fifty unknown customers need two queries, not fifty, and each gets its answer."""
+    salon = await add_salon(sessions)
+    customers = [await add_account(sessions, "customer", None) for _ in range(50)]
+    missing = customers[-1] + 1000
+    opener, cache = CountingOpener(sessions), RoutingCache()
+    results = await asyncio.gather(
+        *(check_routing(opener, [to_customer(c, salon)], cache=cache) for c in customers),
+        check_routing(opener, [to_customer(missing, salon)], cache=cache),
+        return_exceptions=True,
+    )
+    assert results[:-1] == [None] * 50
+    assert isinstance(results[-1], InvalidRequest)
+    assert opener.opened == 2
+    assert set(cache.users) == set(customers)
+
+
 async def test_a_cached_account_still_has_to_fit_the_route(sessions):
     """The cache holds facts (role, salon), not verdicts: an admin known from one
     notification is still no customer, nor an admin of another salon."""
