@@ -21,11 +21,12 @@ from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
 
 
-class NotificationService:
-    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
-        self.session = session
+class NotificationCreator:
+    """Creating notifications needs no session of the request's: the routing checks use the
+    cache or a short session of their own, the writer its grouped transaction."""
+
+    def __init__(self, writer: NotificationWriter) -> None:
         self.writer = writer
-        self.repo = NotificationRepository(session)
 
     async def send_notification(
         self,
@@ -86,6 +87,13 @@ class NotificationService:
         await check_routing(
             self.writer.session_factory, items, batch=batch, cache=self.writer.routing
         )
+
+
+class NotificationService(NotificationCreator):
+    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
+        super().__init__(writer)
+        self.session = session
+        self.repo = NotificationRepository(session)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:

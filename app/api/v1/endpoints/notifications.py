@@ -10,6 +10,7 @@ from app.api.deps import (
     CurrentPrincipal,
     FilterDep,
     IdPath,
+    NotificationCreatorDep,
     NotificationServiceDep,
     StreamOptionsDep,
     StreamPrincipal,
@@ -52,7 +53,7 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {
 # documented response_model is that JSON's schema; a returned Response isn't re-validated).
 @router.post("", response_model=NotificationPublic, status_code=201)
 async def create_notification(
-    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationServiceDep
+    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
 ) -> Response:
     stored = await service.create(principal, data)
     return Response(stored.public_json(), status_code=201, media_type="application/json")
@@ -60,7 +61,7 @@ async def create_notification(
 
 @router.post("/batch", response_model=NotificationBatchPublic, status_code=201)
 async def create_batch(
-    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationServiceDep
+    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
 ) -> Response:
     """Up to 500 notifications in one transaction, each routed and pushed as if created alone;
     all stored or none (a bad item is named by its index)."""
