@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 Handler = Callable[[bytes], None]
@@ -21,6 +21,9 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Send `message` to every subscriber of `channel`, in this process and others."""
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """`publish` each of `messages` in order, in one round trip where the backend can."""
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         """Call `handler(message)` synchronously on the event loop for each message."""

@@ -58,25 +58,28 @@ class NotificationPublisher:
         self.metrics = metrics
 
     async def publish(self, notifications: Sequence[AnyNotification]) -> None:
-        for index, notification in enumerate(notifications):
-            if index and not index % YIELD_EVERY:
+        for start in range(0, len(notifications), YIELD_EVERY):
+            if start:
                 # A grouped write may hold thousands: let the streams write between chunks
                 # (the memory broker fans out synchronously).
                 await asyncio.sleep(0)
-            self.metrics.created.labels(notification.recipient_type).inc()
-            log_event(
-                logger,
-                "notification_created",
-                f"notification {notification.id} created",
-                notification_id=notification.id,
-                notification_type=notification.notification_type,
-                recipient_type=notification.recipient_type,
-                recipient_id=notification.recipient_id,
-                salon_id=notification.salon_id,
-            )
+            chunk = notifications[start : start + YIELD_EVERY]
+            for notification in chunk:
+                self.metrics.created.labels(notification.recipient_type).inc()
+                log_event(
+                    logger,
+                    "notification_created",
+                    f"notification {notification.id} created",
+                    notification_id=notification.id,
+                    notification_type=notification.notification_type,
+                    recipient_type=notification.recipient_type,
+                    recipient_id=notification.recipient_id,
+                    salon_id=notification.salon_id,
+                )
             try:
-                await self.broker.publish(self.channel, envelope_of(notification))
+                await self.broker.publish_many(self.channel, [envelope_of(n) for n in chunk])
             except Exception as exc:
-                self.metrics.publish_failures.inc()
+                self.metrics.publish_failures.inc(len(chunk))
                 # Stored already: the database is the truth; every instance catches up from it.
-                logger.warning("publishing notification %s failed: %s", notification.id, exc)
+                ids = f"{chunk[0].id}-{chunk[-1].id}" if len(chunk) > 1 else f"{chunk[0].id}"
+                logger.warning("publishing notifications %s failed: %s", ids, exc)

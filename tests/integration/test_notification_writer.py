@@ -240,3 +240,19 @@ async def test_concurrent_creates_get_their_own_rows_in_order(sessions, writer):
     async with sessions() as session:
         rows = (await session.execute(select(Notification.id, Notification.title))).all()
     assert dict(rows) == titles
+
+
+async def test_publication_follows_commit_order_and_precedes_the_answer(sessions, writer, heard):
+    """Groups are published one after the other in id order (a hub given a gap would read
+    it from the database), and a caller gets its rows back once they are on the bus."""
+    salon = await add_salon(sessions)
+
+    async def create(size: int) -> None:
+        stored = await writer.create([salon_notification(salon, n) for n in range(size)])
+        on_the_bus = {decode_envelope(message)[0].id for message in heard}
+        assert {n.id for n in stored} <= on_the_bus
+
+    await asyncio.gather(*(create(size) for size in [45, 1, 130, 2, 61, 1, 1, 300, 7] * 3))
+    ids = [decode_envelope(message)[0].id for message in heard]
+    assert len(ids) == (45 + 1 + 130 + 2 + 61 + 1 + 1 + 300 + 7) * 3
+    assert ids == sorted(ids)
