@@ -13,6 +13,11 @@ class BrokerError(Exception):
 
 
 class Broker(Protocol):
+    # Messages per publish_many the publisher hands over at most: a broker that calls the
+    # handlers inline (memory) wants few, so that the event loop is never held for long;
+    # one that only sends them (Redis) wants many per round trip.
+    batch_size: int
+
     async def start(self) -> None:
         """Connect; called once before any other method."""
 

@@ -12,6 +12,8 @@ logger = logging.getLogger(__name__)
 
 
 class MemoryBroker:
+    batch_size = 20  # each message is fanned out to the streams inline, before publish returns
+
     def __init__(self) -> None:
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
 

@@ -28,6 +28,8 @@ DOWN_BACKOFF = 1.0  # seconds publishes are skipped after one failed
 
 
 class RedisBroker:
+    batch_size = 200  # one pipelined round trip: ~14 us a message, against ~23 at 20, ~100 alone
+
     def __init__(self, url: str, prefix: str = "salon") -> None:
         self._url = url
         self._prefix = prefix

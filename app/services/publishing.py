@@ -17,8 +17,6 @@ from app.services.stored import StoredNotification
 
 logger = logging.getLogger(__name__)
 
-YIELD_EVERY = 20  # notifications published between two yields to the event loop
-
 
 # A row read back by the ORM, or one the writer just stored.
 AnyNotification = Notification | StoredNotification
@@ -58,12 +56,13 @@ class NotificationPublisher:
         self.metrics = metrics
 
     async def publish(self, notifications: Sequence[AnyNotification]) -> None:
-        for start in range(0, len(notifications), YIELD_EVERY):
+        size = self.broker.batch_size
+        for start in range(0, len(notifications), size):
             if start:
                 # A grouped write may hold thousands: let the streams write between chunks
                 # (the memory broker fans out synchronously).
                 await asyncio.sleep(0)
-            chunk = notifications[start : start + YIELD_EVERY]
+            chunk = notifications[start : start + size]
             for notification in chunk:
                 self.metrics.created.labels(notification.recipient_type).inc()
                 log_event(
