@@ -186,9 +186,25 @@ def main(argv: list[str] | None = None) -> None:
         metavar="DIR",
         help="record the server with py-spy into DIR (perturbs the figures: not for results)",
     )
+    parser.add_argument(
+        "--phases",
+        help="replace the S2/S3 phases, e.g. single:2000,batch:5000 (each phase is run)",
+    )
+    parser.add_argument("--duration", type=float, help="seconds per S2/S3 phase")
+    parser.add_argument("--streams", type=int, help="streams S2/S3 open (profiling one path)")
     args = parser.parse_args(argv)
     raise_open_files_limit()
-    table = QUICK if args.quick else FULL
+    table = {name: dict(params) for name, params in (QUICK if args.quick else FULL).items()}
+    for name in ("S2", "S3"):
+        if args.phases:
+            table[name]["phases"] = [
+                [mode, int(rate)]
+                for mode, rate in (p.split(":") for p in args.phases.split(",") if p)
+            ]
+        if args.duration:
+            table[name]["duration"] = args.duration
+        if args.streams:
+            table[name]["streams"] = args.streams
     scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
     db = args.db or ("sqlite" if args.quick else "sqlite,postgres")
     broker = args.broker or ("memory" if args.quick else "memory,redis")

@@ -31,7 +31,7 @@ from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
-from app.services.notification_service import NotificationService
+from app.services.notification_service import NotificationCreator, NotificationService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -101,6 +101,11 @@ async def get_notification_service(request: Request, session: SessionDep) -> Not
     return NotificationService(session, request.app.state.writer)
 
 
+async def get_notification_creator(request: Request) -> NotificationCreator:
+    """The create endpoints' service: no session of the request's (none is opened for them)."""
+    return NotificationCreator(request.app.state.writer)
+
+
 async def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
     return AppointmentService(session, request.app.state.writer)
 
@@ -108,6 +113,7 @@ async def get_appointment_service(request: Request, session: SessionDep) -> Appo
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
+NotificationCreatorDep = Annotated[NotificationCreator, Depends(get_notification_creator)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 

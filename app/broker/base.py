@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 Handler = Callable[[bytes], None]
@@ -13,6 +13,11 @@ class BrokerError(Exception):
 
 
 class Broker(Protocol):
+    # Messages per publish_many the publisher hands over at most: a broker that calls the
+    # handlers inline (memory) wants few, so that the event loop is never held for long;
+    # one that only sends them (Redis) wants many per round trip.
+    batch_size: int
+
     async def start(self) -> None:
         """Connect; called once before any other method."""
 
@@ -21,6 +26,9 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Send `message` to every subscriber of `channel`, in this process and others."""
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """`publish` each of `messages` in order, in one round trip where the backend can."""
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         """Call `handler(message)` synchronously on the event loop for each message."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 
 from app.broker.base import Handler
 
@@ -11,6 +12,8 @@ logger = logging.getLogger(__name__)
 
 
 class MemoryBroker:
+    batch_size = 20  # each message is fanned out to the streams inline, before publish returns
+
     def __init__(self) -> None:
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
 
@@ -26,6 +29,15 @@ class MemoryBroker:
                 handler(message)
             except Exception:  # one bad subscriber must not stop the others
                 logger.exception("broker handler failed on channel %s", channel)
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        handlers = tuple(self._handlers.get(channel, ()))
+        for message in messages:
+            for handler in handlers:
+                try:
+                    handler(message)
+                except Exception:
+                    logger.exception("broker handler failed on channel %s", channel)
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         self._handlers[channel].append(handler)

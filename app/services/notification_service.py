@@ -4,7 +4,7 @@ list, count, read, acknowledge."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,14 +17,16 @@ from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services import policy
 from app.services.errors import NotFound, PermissionDenied
 from app.services.routing import check_routing
+from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
 
 
-class NotificationService:
-    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
-        self.session = session
+class NotificationCreator:
+    """Creating notifications needs no session of the request's: the routing checks use the
+    cache or a short session of their own, the writer its grouped transaction."""
+
+    def __init__(self, writer: NotificationWriter) -> None:
         self.writer = writer
-        self.repo = NotificationRepository(session)
 
     async def send_notification(
         self,
@@ -39,7 +41,7 @@ class NotificationService:
         entity_id: int | None = None,
         extra_data: dict[str, Any] | None = None,
         priority: str = "normal",
-    ) -> Notification:
+    ) -> StoredNotification:
         """The seed's entry point: store the notification, commit, push it to live streams."""
         data = NotificationCreate.model_validate(
             {
@@ -57,13 +59,13 @@ class NotificationService:
         )
         return await self._create(data)
 
-    async def create(self, principal: Principal, data: NotificationCreate) -> Notification:
+    async def create(self, principal: Principal, data: NotificationCreate) -> StoredNotification:
         """POST /notifications: the caller's rights first, then as send_notification."""
         return await self._create(policy.authorize_create(principal, data))
 
     async def create_batch(
         self, principal: Principal, items: Sequence[NotificationCreate]
-    ) -> list[Notification]:
+    ) -> list[StoredNotification]:
         """POST /notifications/batch: each item as if created alone, all stored or none."""
         authorized = []
         for index, item in enumerate(items):
@@ -74,15 +76,24 @@ class NotificationService:
         await self._check(authorized, batch=True)
         return await self.writer.create(authorized)
 
-    async def _create(self, data: NotificationCreate) -> Notification:
+    async def _create(self, data: NotificationCreate) -> StoredNotification:
         await self._check([data])
         return (await self.writer.create([data]))[0]
 
     async def _check(self, items: Sequence[NotificationCreate], batch: bool = False) -> None:
-        """Routing checks on a session of their own, returned to the pool before waiting for
-        the writer: a request holding a connection while queued could starve the writer."""
-        async with self.writer.session_factory() as session:
-            await check_routing(session, items, batch=batch)
+        """Routing checks, from the process's cache or else on a session of their own,
+        returned to the pool before waiting for the writer: a request holding a connection
+        while queued could starve the writer."""
+        await check_routing(
+            self.writer.session_factory, items, batch=batch, cache=self.writer.routing
+        )
+
+
+class NotificationService(NotificationCreator):
+    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
+        super().__init__(writer)
+        self.session = session
+        self.repo = NotificationRepository(session)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -93,7 +104,7 @@ class NotificationService:
 
     async def stage(self, data: NotificationCreate) -> Notification:
         """Validate routing and add to the session, uncommitted, inside `writing()`."""
-        await check_routing(self.session, [data])
+        await check_routing(lambda: nullcontext(self.session), [data], cache=self.writer.routing)
         notification = Notification(**data.model_dump())
         self.session.add(notification)
         return notification

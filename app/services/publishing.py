@@ -13,19 +13,25 @@ from app.core.metrics import Metrics
 from app.core.sse import event_frame
 from app.db.models import Notification
 from app.schemas.notification import PRIORITY_RANK, NotificationPublic
+from app.services.stored import StoredNotification
 
 logger = logging.getLogger(__name__)
 
-YIELD_EVERY = 20  # notifications published between two yields to the event loop
+
+# A row read back by the ORM, or one the writer just stored.
+AnyNotification = Notification | StoredNotification
 
 
-def notification_frame(notification: Notification) -> bytes:
+def notification_frame(notification: AnyNotification) -> bytes:
     """The SSE event for a notification, serialized once for all its recipients."""
-    data = NotificationPublic.model_validate(notification).model_dump_json().encode()
+    if isinstance(notification, StoredNotification):
+        data = notification.public_json()  # the POST response's body too
+    else:
+        data = NotificationPublic.model_validate(notification).model_dump_json().encode()
     return event_frame("notification", data, notification.id)
 
 
-def route_of(notification: Notification) -> Route:
+def route_of(notification: AnyNotification) -> Route:
     return Route(
         notification.id,
         notification.recipient_type,
@@ -37,7 +43,7 @@ def route_of(notification: Notification) -> Route:
     )
 
 
-def envelope_of(notification: Notification) -> bytes:
+def envelope_of(notification: AnyNotification) -> bytes:
     return encode_envelope(route_of(notification), notification_frame(notification))
 
 
@@ -49,26 +55,30 @@ class NotificationPublisher:
         self.channel = channel
         self.metrics = metrics
 
-    async def publish(self, notifications: Sequence[Notification]) -> None:
-        for index, notification in enumerate(notifications):
-            if index and not index % YIELD_EVERY:
+    async def publish(self, notifications: Sequence[AnyNotification]) -> None:
+        size = self.broker.batch_size
+        for start in range(0, len(notifications), size):
+            if start:
                 # A grouped write may hold thousands: let the streams write between chunks
                 # (the memory broker fans out synchronously).
                 await asyncio.sleep(0)
-            self.metrics.created.labels(notification.recipient_type).inc()
-            log_event(
-                logger,
-                "notification_created",
-                f"notification {notification.id} created",
-                notification_id=notification.id,
-                notification_type=notification.notification_type,
-                recipient_type=notification.recipient_type,
-                recipient_id=notification.recipient_id,
-                salon_id=notification.salon_id,
-            )
+            chunk = notifications[start : start + size]
+            for notification in chunk:
+                self.metrics.created.labels(notification.recipient_type).inc()
+                log_event(
+                    logger,
+                    "notification_created",
+                    f"notification {notification.id} created",
+                    notification_id=notification.id,
+                    notification_type=notification.notification_type,
+                    recipient_type=notification.recipient_type,
+                    recipient_id=notification.recipient_id,
+                    salon_id=notification.salon_id,
+                )
             try:
-                await self.broker.publish(self.channel, envelope_of(notification))
+                await self.broker.publish_many(self.channel, [envelope_of(n) for n in chunk])
             except Exception as exc:
-                self.metrics.publish_failures.inc()
+                self.metrics.publish_failures.inc(len(chunk))
                 # Stored already: the database is the truth; every instance catches up from it.
-                logger.warning("publishing notification %s failed: %s", notification.id, exc)
+                ids = f"{chunk[0].id}-{chunk[-1].id}" if len(chunk) > 1 else f"{chunk[0].id}"
+                logger.warning("publishing notifications %s failed: %s", ids, exc)

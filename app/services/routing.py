@@ -1,46 +1,140 @@
 """The contract's routing rules, checked before anything is stored.
 
 A batch of hundreds is checked with two queries (its salons, its recipients), not one
-per notification; a failing item is named by its index.
+per notification; a failing item is named by its index. Answers already known to the
+process's `RoutingCache` need no query at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Salon, User
 from app.schemas.notification import NotificationCreate
 from app.services.errors import InvalidRequest
 
+Account = tuple[str, int | None]  # a user's (role, salon_id)
+MAX_CACHED = 200_000  # accounts remembered; past it the cache starts over
+
+
+class RoutingCache:
+    """Salons known to exist and users' (role, salon_id), as found in the database.
+
+    Only positive answers are kept, and they never go stale: nothing in the service deletes
+    a salon or a user, or changes a user's role or salon (accounts are created, never
+    edited). A negative answer is never kept: a customer who registered a second ago must
+    be accepted, so an unknown id is always looked up again. Per process; every instance
+    fills its own from the shared database.
+
+    Lookups of unknown ids are grouped like the writer's commits: while one query is in
+    flight, the ids other requests miss wait for the next, which asks for all of them.
+    """
+
+    def __init__(self, max_size: int = MAX_CACHED) -> None:
+        self.max_size = max_size
+        self.salons: set[int] = set()
+        self.users: dict[int, Account] = {}
+        self._lock = asyncio.Lock()
+        self._next: _Round | None = None  # the ids the next query asks for
+
+    async def fetch(
+        self, open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
+    ) -> tuple[set[int], dict[int, Account]]:
+        """Which of these salons exist, and these users' accounts (remembered too)."""
+        round_ = self._next
+        if round_ is None:
+            round_ = self._next = _Round(asyncio.get_running_loop().create_future())
+        round_.salons |= salon_ids
+        round_.users |= user_ids
+        async with self._lock:
+            if not round_.found.done():  # the first of this round to get here asks for all
+                if self._next is round_:
+                    self._next = None  # who comes from now on waits for the next round
+                try:
+                    found = await _query(open_session, round_.salons, round_.users)
+                except BaseException as exc:
+                    round_.found.set_exception(exc)
+                    round_.found.exception()  # retrieved: nobody else may be waiting
+                    raise
+                self._remember(*found)
+                round_.found.set_result(found)
+        return await round_.found
+
+    def _remember(self, salons: set[int], users: dict[int, Account]) -> None:
+        if len(self.salons) + len(salons) > self.max_size:
+            self.salons.clear()
+        if len(self.users) + len(users) > self.max_size:
+            self.users.clear()
+        self.salons |= salons
+        self.users.update(users)
+
+
+@dataclass
+class _Round:
+    found: asyncio.Future[tuple[set[int], dict[int, Account]]]
+    salons: set[int] = field(default_factory=set)
+    users: set[int] = field(default_factory=set)
+
+
+SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+SALONS, USERS = cast(Table, Salon.__table__), cast(Table, User.__table__)
+
+
+async def _query(
+    open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
+) -> tuple[set[int], dict[int, Account]]:
+    """Core queries on the session's connection (no ORM state for a few columns)."""
+    salons: set[int] = set()
+    users: dict[int, Account] = {}
+    async with open_session() as session:
+        connection = await session.connection()
+        if salon_ids:
+            query = select(SALONS.c.id).where(SALONS.c.id.in_(salon_ids))
+            salons = set((await connection.execute(query)).scalars())
+        if user_ids:
+            rows = await connection.execute(
+                select(USERS.c.id, USERS.c.role, USERS.c.salon_id).where(USERS.c.id.in_(user_ids))
+            )
+            users = {user_id: (role, salon_id) for user_id, role, salon_id in rows}
+    return salons, users
+
 
 async def check_routing(
-    session: AsyncSession, items: Sequence[NotificationCreate], *, batch: bool = False
+    open_session: SessionOpener,
+    items: Sequence[NotificationCreate],
+    *,
+    batch: bool = False,
+    cache: RoutingCache | None = None,
 ) -> None:
+    """Raise InvalidRequest for the first item that breaks the routing rules; a session is
+    opened (`open_session()`) only when something is not in `cache`."""
     salon_ids = {item.salon_id for item in items if item.salon_id is not None}
     user_ids = {item.recipient_id for item in items if item.recipient_id is not None}
-    salons = set(
-        (await session.scalars(select(Salon.id).where(Salon.id.in_(salon_ids)))).all()
-        if salon_ids
-        else ()
-    )
-    users: dict[int, tuple[str, int | None]] = {}
-    if user_ids:
-        rows = await session.execute(
-            select(User.id, User.role, User.salon_id).where(User.id.in_(user_ids))
-        )
-        users = {user_id: (role, salon_id) for user_id, role, salon_id in rows}
+    if cache is None:
+        salons, users = await _query(open_session, salon_ids, user_ids)
+    else:
+        salons = salon_ids & cache.salons
+        users = {i: cache.users[i] for i in user_ids if i in cache.users}
+        if len(salons) < len(salon_ids) or len(users) < len(user_ids):
+            found_salons, found_users = await cache.fetch(
+                open_session, salon_ids - salons, user_ids - users.keys()
+            )
+            salons |= found_salons
+            users.update(found_users)
     for index, item in enumerate(items):
         problem = _problem(item, salons, users)
         if problem is not None:
             raise InvalidRequest(f"notifications[{index}]: {problem}" if batch else problem)
 
 
-def _problem(
-    item: NotificationCreate, salons: set[int], users: dict[int, tuple[str, int | None]]
-) -> str | None:
+def _problem(item: NotificationCreate, salons: set[int], users: dict[int, Account]) -> str | None:
     kind, salon_id, recipient_id = item.recipient_type, item.salon_id, item.recipient_id
     if salon_id is not None and salon_id not in salons:
         return f"salon {salon_id} does not exist"

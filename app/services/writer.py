@@ -5,7 +5,8 @@ PostgreSQL, an advisory lock taken before its first insert: ids are then given a
 committed in one order across all instances, so whoever has seen id N has seen every
 committed id below it (the delivery sequencer and replay rely on that). Requests that
 arrive while a transaction is in flight are not queued one by one behind it: the next
-holder of the lock writes all of them in one transaction (group commit).
+holder of the lock writes all of them in one transaction (group commit), with one
+INSERT ... RETURNING id for the whole group (no ORM unit of work).
 """
 
 from __future__ import annotations
@@ -14,17 +15,30 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Notification
+from app.db.base import utcnow
+from app.db.repositories.notifications import insert_notifications
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
+from app.services.routing import RoutingCache
+from app.services.stored import StoredNotification
 
 NOTIFICATION_WRITE_LOCK = 0x5A10_0001
-Waiting = tuple[Sequence[NotificationCreate], "asyncio.Future[list[Notification]]"]
 MAX_GROUP = 2000  # notifications in one grouped transaction
+
+
+@dataclass(eq=False)
+class _Request:
+    items: Sequence[NotificationCreate]
+    done: asyncio.Future[list[StoredNotification]]
+    taken: bool = False  # in a group being written, or written
+
+
+Written = list[tuple[list[_Request], list[StoredNotification]]]
 
 
 class NotificationWriter:
@@ -33,33 +47,59 @@ class NotificationWriter:
     ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
+        self.routing = RoutingCache()  # the routing checks' known salons and accounts
         self._lock = asyncio.Lock()
-        self._waiting: deque[Waiting] = deque()
+        self._waiting: deque[_Request] = deque()
+        self._published = asyncio.Event()  # the last group committed has been published
+        self._published.set()
 
-    async def create(self, items: Sequence[NotificationCreate]) -> list[Notification]:
-        """Store already validated notifications (all or none), then publish them in order."""
-        done: asyncio.Future[list[Notification]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((items, done))
-        stored: list[Notification] = []
+    async def create(self, items: Sequence[NotificationCreate]) -> list[StoredNotification]:
+        """Store already validated notifications (all or none), then publish them in order;
+        returns once they are handed to the broker."""
+        request = _Request(items, asyncio.get_running_loop().create_future())
+        self._waiting.append(request)
+        written: Written = []
+        failure: BaseException | None = None
         async with self._lock:
-            while not done.done():  # nobody wrote ours while we waited: write what waits
+            while not request.taken:  # nobody wrote ours while we waited: write what waits
                 group = self._take_group()
                 try:
-                    written = await self._write([item for items, _ in group for item in items])
+                    stored = await self._write([item for r in group for item in r.items])
                 except BaseException as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    raise
-                stored += written
+                    for r in group:
+                        r.done.set_exception(exc)
+                    failure = exc
+                    break
+                written.append((group, stored))
+            if failure is not None and not request.taken:
+                self._waiting.remove(request)
+            if written:  # our turn to publish: after every group committed before ours
+                previous, self._published = self._published, asyncio.Event()
+                turn = self._published
+        if written:
+            # Published after the lock: a slow bus holds up nobody's commit. In commit order:
+            # a hub's sequencer given ids out of order reads the gap from the database.
+            # Shielded: a cancelled caller still publishes what it wrote, and passes the turn.
+            await asyncio.shield(self._publish(previous, turn, written))
+        if failure is not None:
+            if request.done.done():
+                request.done.exception()  # retrieved: raised here
+            raise failure
+        return await request.done
+
+    async def _publish(
+        self, previous: asyncio.Event, turn: asyncio.Event, written: Written
+    ) -> None:
+        try:
+            await previous.wait()
+            await self.publisher.publish([n for _, stored in written for n in stored])
+        finally:
+            turn.set()
+            for group, stored in written:
                 start = 0
-                for items_, future in group:
-                    future.set_result(written[start : start + len(items_)])
-                    start += len(items_)
-        # Published after the lock: a slow bus holds up nobody's commit. Order across
-        # groups doesn't matter: every hub's sequencer delivers in id order.
-        await self.publisher.publish(stored)
-        return await done
+                for r in group:
+                    r.done.set_result(stored[start : start + len(r.items)])
+                    start += len(r.items)
 
     @asynccontextmanager
     async def transaction(self, session: AsyncSession) -> AsyncIterator[None]:
@@ -73,22 +113,24 @@ class NotificationWriter:
                 await session.rollback()
                 raise
 
-    def _take_group(self) -> list[Waiting]:
-        group: list[Waiting] = []
+    def _take_group(self) -> list[_Request]:
+        group: list[_Request] = []
         size = 0
-        while self._waiting and (not group or size + len(self._waiting[0][0]) <= MAX_GROUP):
-            entry = self._waiting.popleft()
-            group.append(entry)
-            size += len(entry[0])
+        while self._waiting and (not group or size + len(self._waiting[0].items) <= MAX_GROUP):
+            request = self._waiting.popleft()
+            request.taken = True
+            group.append(request)
+            size += len(request.items)
         return group
 
-    async def _write(self, items: list[NotificationCreate]) -> list[Notification]:
-        notifications = [Notification(**item.model_dump()) for item in items]
+    async def _write(self, items: list[NotificationCreate]) -> list[StoredNotification]:
+        now = utcnow()  # one transaction, one creation time
+        rows = [{**item.model_dump(), "created_at": now, "is_read": False} for item in items]
         async with self.session_factory() as session:
             await lock_for_notifications(session)
-            session.add_all(notifications)
+            ids = await insert_notifications(session, rows)
             await session.commit()
-        return notifications
+        return [StoredNotification(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
 
 
 async def lock_for_notifications(session: AsyncSession) -> None:

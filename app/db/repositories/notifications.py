@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Principal
@@ -46,6 +47,26 @@ def matching(types: frozenset[str] | None, min_rank: int) -> list[ColumnElement[
         kept = [name for name, rank in PRIORITY_RANK.items() if rank >= min_rank]
         clauses.append(Notification.priority.in_(kept))
     return clauses
+
+
+NOTIFICATIONS = cast(Table, Notification.__table__)
+# A whole group in a few statements: SQLAlchemy's "insertmanyvalues" sends the rows as
+# multi-row INSERT ... RETURNING batches. PostgreSQL returns the ids in the rows' order
+# (sort_by_parameter_order). SQLite can't promise that order (SQLAlchemy would fall back to
+# one statement, one thread hop, per row): there the ids are sorted instead, which is
+# right because the transaction holds SQLite's one write lock and rows are numbered in
+# the order they are inserted (AUTOINCREMENT: always above every id ever used).
+INSERT_ORDERED = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+INSERT_UNORDERED = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
+
+
+async def insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` (every column but the id) in the session's transaction; their new ids,
+    in the order of `rows`."""
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        return sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
+    return list((await connection.execute(INSERT_ORDERED, rows)).scalars())
 
 
 class NotificationRepository:

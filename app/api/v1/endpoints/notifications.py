@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 
 from app.api.deps import (
     CurrentPrincipal,
     FilterDep,
     IdPath,
+    NotificationCreatorDep,
     NotificationServiceDep,
     StreamOptionsDep,
     StreamPrincipal,
@@ -28,6 +29,7 @@ from app.schemas.notification import (
     Updated,
 )
 from app.services import policy
+from app.services.stored import batch_json
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -47,20 +49,24 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The create endpoints answer with the JSON the stream frames carry, serialized once (the
+# documented response_model is that JSON's schema; a returned Response isn't re-validated).
 @router.post("", response_model=NotificationPublic, status_code=201)
 async def create_notification(
-    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationServiceDep
-) -> object:
-    return await service.create(principal, data)
+    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
+) -> Response:
+    stored = await service.create(principal, data)
+    return Response(stored.public_json(), status_code=201, media_type="application/json")
 
 
 @router.post("/batch", response_model=NotificationBatchPublic, status_code=201)
 async def create_batch(
-    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationServiceDep
-) -> object:
+    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
+) -> Response:
     """Up to 500 notifications in one transaction, each routed and pushed as if created alone;
     all stored or none (a bad item is named by its index)."""
-    return {"notifications": await service.create_batch(principal, data.notifications)}
+    stored = await service.create_batch(principal, data.notifications)
+    return Response(batch_json(stored), status_code=201, media_type="application/json")
 
 
 @router.get("", response_model=list[NotificationPublic])

@@ -1,0 +1,258 @@
+"""The creation path below the HTTP layer, on a real database of each backend: routing
+checks (and what they may remember), the writer's stored rows, ids and order."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.broker.memory import MemoryBroker
+from app.core.connection import decode_envelope
+from app.core.metrics import Metrics
+from app.db.migrate import upgrade_database
+from app.db.models import Notification, Salon, User
+from app.db.session import create_engine, create_session_factory
+from app.schemas.notification import NotificationCreate, NotificationPublic
+from app.services.errors import InvalidRequest
+from app.services.publishing import NotificationPublisher, notification_frame
+from app.services.routing import RoutingCache, check_routing
+from app.services.writer import NotificationWriter
+from tests.utils.db import fresh_database_url
+
+
+@pytest.fixture
+async def engine(backend: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url, cleanup = fresh_database_url(backend, tmp_path)
+    # Alembic's env.py runs its own event loop: keep it off the test's.
+    migrate = threading.Thread(target=upgrade_database, args=(url,))
+    migrate.start()
+    await asyncio.to_thread(migrate.join)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        cleanup()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+async def add_account(
+    sessions: async_sessionmaker[AsyncSession], role: str, salon_id: int | None
+) -> int:
+    async with sessions() as session:
+        user = User(
+            email=f"{role}-{secrets.token_hex(6)}@example.com",
+            password_hash="x",
+            full_name=role,
+            role=role,
+            salon_id=salon_id,
+        )
+        session.add(user)
+        await session.commit()
+        return user.id
+
+
+async def add_salon(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        salon = Salon(name="s")
+        session.add(salon)
+        await session.commit()
+        return salon.id
+
+
+def to_customer(customer_id: int, salon_id: int | None = None) -> NotificationCreate:
+    return NotificationCreate(
+        notification_type="t",
+        title="hello",
+        message="m",
+        recipient_type="customer",
+        recipient_id=customer_id,
+        salon_id=salon_id,
+    )
+
+
+class CountingOpener:
+    """A session opener that counts the sessions opened (the queries' round trips)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.opened = 0
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        self.opened += 1
+        async with self.sessions() as session:
+            yield session
+
+
+async def test_known_salons_and_accounts_are_not_looked_up_again(sessions):
+    salon = await add_salon(sessions)
+    customer = await add_account(sessions, "customer", None)
+    opener, cache = CountingOpener(sessions), RoutingCache()
+    await check_routing(opener, [to_customer(customer, salon)], cache=cache)
+    await check_routing(opener, [to_customer(customer, salon)], cache=cache)
+    await check_routing(opener, [to_customer(customer)], cache=cache)
+    assert opener.opened == 1
+
+
+async def test_a_refused_recipient_is_accepted_once_it_exists(sessions):
+    """Negative answers are never remembered: a customer registered a second after a
+    notification to its id was refused gets the next one."""
+    salon = await add_salon(sessions)
+    first = await add_account(sessions, "customer", None)
+    opener, cache = CountingOpener(sessions), RoutingCache()
+    await check_routing(opener, [to_customer(first, salon)], cache=cache)
+    with pytest.raises(InvalidRequest, match=f"customer {first + 1} does not exist"):
+        await check_routing(opener, [to_customer(first + 1, salon)], cache=cache)
+    with pytest.raises(InvalidRequest, match=f"salon {salon + 1} does not exist"):
+        await check_routing(opener, [to_customer(first, salon + 1)], cache=cache)
+    second = await add_account(sessions, "customer", None)
+    new_salon = await add_salon(sessions)
+    assert (second, new_salon) == (first + 1, salon + 1)
+    await check_routing(opener, [to_customer(second, new_salon)], cache=cache)
+    assert opener.opened == 4
+
+
+async def test_concurrent_lookups_share_queries(sessions):
+    """Like commits, lookups of unknown accounts are grouped: fifty requests at once for
+    fifty unknown customers need two queries, not fifty, and each gets its answer."""
+    salon = await add_salon(sessions)
+    customers = [await add_account(sessions, "customer", None) for _ in range(50)]
+    missing = customers[-1] + 1000
+    opener, cache = CountingOpener(sessions), RoutingCache()
+    results = await asyncio.gather(
+        *(check_routing(opener, [to_customer(c, salon)], cache=cache) for c in customers),
+        check_routing(opener, [to_customer(missing, salon)], cache=cache),
+        return_exceptions=True,
+    )
+    assert results[:-1] == [None] * 50
+    assert isinstance(results[-1], InvalidRequest)
+    assert opener.opened == 2
+    assert set(cache.users) == set(customers)
+
+
+async def test_a_cached_account_still_has_to_fit_the_route(sessions):
+    """The cache holds facts (role, salon), not verdicts: an admin known from one
+    notification is still no customer, nor an admin of another salon."""
+    salon, other = await add_salon(sessions), await add_salon(sessions)
+    admin = await add_account(sessions, "admin", salon)
+    cache = RoutingCache()
+    as_user = NotificationCreate(
+        notification_type="t",
+        title="x",
+        message="m",
+        recipient_type="user",
+        recipient_id=admin,
+        salon_id=salon,
+    )
+    await check_routing(sessions, [as_user], cache=cache)
+    with pytest.raises(InvalidRequest, match=f"user {admin} is not an admin of salon {other}"):
+        await check_routing(sessions, [as_user.model_copy(update={"salon_id": other})], cache=cache)
+    with pytest.raises(InvalidRequest, match=r"notifications\[1\]: customer"):
+        await check_routing(sessions, [as_user, to_customer(admin, salon)], batch=True, cache=cache)
+
+
+def salon_notification(salon_id: int, n: int, **extra: object) -> NotificationCreate:
+    return NotificationCreate.model_validate(
+        {
+            "notification_type": "t",
+            "title": f"n{n}",
+            "message": "m",
+            "recipient_type": "salon",
+            "salon_id": salon_id,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def heard() -> list[bytes]:
+    return []
+
+
+@pytest.fixture
+async def writer(sessions, heard) -> NotificationWriter:
+    broker = MemoryBroker()
+    await broker.subscribe("n", heard.append)
+    return NotificationWriter(sessions, NotificationPublisher(broker, "n", Metrics()))
+
+
+async def read_back(sessions, ids: list[int]) -> dict[int, bytes]:
+    async with sessions() as session:
+        rows = (await session.scalars(select(Notification).where(Notification.id.in_(ids)))).all()
+    return {
+        row.id: NotificationPublic.model_validate(row).model_dump_json().encode() for row in rows
+    }
+
+
+async def test_stored_notifications_are_what_the_database_holds(sessions, writer, heard):
+    """The JSON the writer hands out (POST response, stream frame) is the row as any later
+    read of it (history, replay) gives it."""
+    salon = await add_salon(sessions)
+    items = [
+        salon_notification(salon, 1),
+        salon_notification(
+            salon,
+            2,
+            entity_type="appointment",
+            entity_id=9,
+            extra_data={"nested": {"list": [1, 2.5, "é", None, True]}, "big": 2**63},
+            priority="urgent",
+        ),
+    ]
+    stored = await writer.create(items)
+    assert [n.title for n in stored] == ["n1", "n2"]
+    assert stored[1].id == stored[0].id + 1
+    assert await read_back(sessions, [n.id for n in stored]) == {
+        n.id: n.public_json() for n in stored
+    }
+    assert [decode_envelope(message)[1] for message in heard] == [
+        notification_frame(n) for n in stored
+    ]
+    assert [decode_envelope(message)[0].id for message in heard] == [n.id for n in stored]
+
+
+async def test_concurrent_creates_get_their_own_rows_in_order(sessions, writer):
+    """Grouped into shared transactions, each caller still gets its own rows, ids in the
+    order of its items, across groups larger than one INSERT statement."""
+    salon = await add_salon(sessions)
+    sizes = [1, 3, 1200, 1, 500, 2, 900, 1]
+    requests = [[salon_notification(salon, n) for n in range(size)] for size in sizes]
+    results = await asyncio.gather(*(writer.create(items) for items in requests))
+    every_id = [n.id for stored in results for n in stored]
+    assert len(set(every_id)) == sum(sizes)
+    for items, stored in zip(requests, results, strict=True):
+        assert [n.title for n in stored] == [item.title for item in items]
+        assert [n.id for n in stored] == sorted(n.id for n in stored)
+    titles = {n.id: n.title for stored in results for n in stored}
+    async with sessions() as session:
+        rows = (await session.execute(select(Notification.id, Notification.title))).all()
+    assert dict(rows) == titles
+
+
+async def test_publication_follows_commit_order_and_precedes_the_answer(sessions, writer, heard):
+    """Groups are published one after the other in id order (a hub given a gap would read
+    it from the database), and a caller gets its rows back once they are on the bus."""
+    salon = await add_salon(sessions)
+
+    async def create(size: int) -> None:
+        stored = await writer.create([salon_notification(salon, n) for n in range(size)])
+        on_the_bus = {decode_envelope(message)[0].id for message in heard}
+        assert {n.id for n in stored} <= on_the_bus
+
+    await asyncio.gather(*(create(size) for size in [45, 1, 130, 2, 61, 1, 1, 300, 7] * 3))
+    ids = [decode_envelope(message)[0].id for message in heard]
+    assert len(ids) == (45 + 1 + 130 + 2 + 61 + 1 + 1 + 300 + 7) * 3
+    assert ids == sorted(ids)
