@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from app.broker.base import Handler
+from app.core.pacing import Pacer
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ class MemoryBroker:
 
     async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
         handlers = tuple(self._handlers.get(channel, ()))
+        pacer = Pacer()  # a message to 1,000 streams takes a millisecond or two to fan out
         for message in messages:
+            await pacer.pause()
             for handler in handlers:
                 try:
                     handler(message)
