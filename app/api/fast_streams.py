@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api import credentials
 from app.api.errors import _domain_error as domain_error_response
+from app.api.fast_creates import CREATE_PATHS, answer_create
 from app.api.streams import StreamOpener, StreamOptions, make_filter, parse_last_event_id
 from app.core.connection import Kind
 from app.core.security import Principal
@@ -30,23 +31,36 @@ STREAM_PATHS: dict[str, Kind] = {
 
 
 class SalonAPI(FastAPI):
-    """FastAPI, with the two stream endpoints answered first when they can be."""
+    """FastAPI, with the stream endpoints and the create endpoints answered first when
+    they can be (see also app.api.fast_creates)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            kind = STREAM_PATHS.get(scope["path"])
-            streams: StreamOpener | None = getattr(self.state, "streams", None)
-            if kind is not None and streams is not None:
-                request = parse_stream_request(scope, kind, streams)
-                if request is not None:
-                    scope["app"] = self  # as FastAPI sets it, for what the response reads
-                    try:
-                        response: Response = streams.sse(*request)
-                    except DomainError as exc:  # a refusal by policy or a limit
-                        response = await domain_error_response(Request(scope), exc)
-                    await response(scope, receive, send)
-                    return
+        if scope["type"] == "http" and getattr(self.state, "streams", None) is not None:
+            method = scope["method"]
+            if method == "GET" and scope["path"] in STREAM_PATHS:
+                await self._answer_stream(scope, receive, send)
+                return
+            if method == "POST" and scope["path"] in CREATE_PATHS:
+                scope["app"] = self  # as FastAPI sets it, for what the responses read
+                await answer_create(self, scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
+
+    async def answer_with_fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def _answer_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streams: StreamOpener = self.state.streams
+        request = parse_stream_request(scope, STREAM_PATHS[scope["path"]], streams)
+        if request is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as FastAPI sets it, for what the response reads
+        try:
+            response: Response = streams.sse(*request)
+        except DomainError as exc:  # a refusal by policy or a limit
+            response = await domain_error_response(Request(scope), exc)
+        await response(scope, receive, send)
 
 
 def parse_stream_request(
