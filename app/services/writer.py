@@ -28,7 +28,9 @@ from app.services.routing import RoutingCache
 from app.services.stored import StoredNotification
 
 NOTIFICATION_WRITE_LOCK = 0x5A10_0001
-MAX_GROUP = 2000  # notifications in one grouped transaction
+# Notifications in one grouped transaction: as many as one batch request, since a group's
+# rows are built and read back without a pause, and the event loop must not wait long.
+MAX_GROUP = 500
 
 
 @dataclass(eq=False)
