@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class LimitStoreError(Exception):
@@ -26,3 +26,16 @@ class LimitStore(Protocol):
 
     async def release(self, lease: str, keys: Sequence[str]) -> None:
         """Give back the slots `lease` took."""
+
+    async def admit(
+        self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
+    ) -> tuple[float, int | None]:
+        """`hit` on the rate, then, within it, `acquire` the slots, in one step (one round
+        trip to Redis): (seconds to wait, None) past the rate, with no slot taken; else
+        (0, what `acquire` answers)."""
+
+
+class Rate(NamedTuple):
+    key: str
+    limit: int
+    window: float

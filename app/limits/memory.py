@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from app.limits.base import Rate
+
 SWEEP_AT = 10_000  # windows kept before the expired ones are dropped
 
 
@@ -44,6 +46,15 @@ class MemoryLimitStore:
                 holders.discard(lease)
                 if not holders:
                     del self._slots[key]
+
+    async def admit(
+        self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
+    ) -> tuple[float, int | None]:
+        if rate is not None:
+            wait = await self.hit(*rate)
+            if wait > 0:
+                return wait, None
+        return 0.0, (await self.acquire(lease, slots) if slots else None)
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, (ends, _) in self._windows.items() if ends <= now]:

@@ -2,6 +2,7 @@
 
 Rates: one counter per key and window, INCR then PEXPIRE on the first hit (a fixed window),
 in one script so a crash between the two can't leave a counter that never expires.
+Opening a stream counts its rate and takes its slots in the same script: one round trip.
 
 Concurrent streams: a sorted set per key (a principal, a salon) whose members are stream
 leases scored by when they lapse. Admission is one script: drop lapsed leases, check every
@@ -25,7 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.limits.base import LimitStoreError
+from app.limits.base import LimitStoreError, Rate
 
 logger = logging.getLogger(__name__)
 
@@ -37,30 +38,39 @@ _NOW_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
-HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-ACQUIRE = (
+# A rate hit (INCR, and PEXPIRE on the first) then, within the rate, the slots: drop
+# lapsed leases, check every key, add the lease to all or none. KEYS = [the rate's key if ARGV[2] > 0] + slot keys;
+# ARGV = slot count, rate limit (0: none), window ms, lease, lease ms, slot limits...
+ADMIT = (
     _NOW_MS
     + """
-local lease, ttl = ARGV[1], tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
-    return i
+local slots, rate_limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease, ttl, first = ARGV[4], tonumber(ARGV[5]), 1
+if rate_limit > 0 then
+  first = 2
+  local count = redis.call('INCR', KEYS[1])
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then
+    redis.call('PEXPIRE', KEYS[1], window)
+    left = window
+  end
+  if count > rate_limit then
+    return {-1, left}
   end
 end
-for _, key in ipairs(KEYS) do
+for i = 1, slots do
+  local key = KEYS[first + i - 1]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[5 + i]) then
+    return {i, 0}
+  end
+end
+for i = 1, slots do
+  local key = KEYS[first + i - 1]
   redis.call('ZADD', key, now + ttl, lease)
   redis.call('PEXPIRE', key, ttl)
 end
-return 0
+return {0, 0}
 """
 )
 RENEW = (
@@ -97,7 +107,7 @@ class RedisLimitStore:
             socket_connect_timeout=TIMEOUT,
             retry=Retry(NoBackoff(), 1),
         )
-        for name, source in (("hit", HIT), ("acquire", ACQUIRE), ("renew", RENEW)):
+        for name, source in (("admit", ADMIT), ("renew", RENEW)):
             self._scripts[name] = self._redis.register_script(source)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
@@ -119,18 +129,26 @@ class RedisLimitStore:
             self._redis = None
 
     async def hit(self, key: str, limit: int, window: float) -> float:
-        count, ttl_ms = await self._run("hit", [self.key(key)], [max(1, int(window * 1000))])
-        return 0.0 if int(count) <= limit else int(ttl_ms) / 1000
+        return (await self.admit(Rate(key, limit, window), "", []))[0]
 
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
+        return (await self.admit(None, lease, slots))[1]
+
+    async def admit(
+        self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
+    ) -> tuple[float, int | None]:
         keys = [self.key(name) for name, _ in slots]
-        full = int(
-            await self._run("acquire", keys, [lease, self._lease_ms, *(n for _, n in slots)])
-        )
-        if full:
-            return full - 1
-        self._leases[lease] = tuple(keys)
-        return None
+        head = [self.key(rate.key)] if rate is not None else []
+        limit, window = (rate.limit, max(1, int(rate.window * 1000))) if rate else (0, 0)
+        args = [len(slots), limit, window, lease, self._lease_ms, *(n for _, n in slots)]
+        code, wait_ms = await self._run("admit", head + keys, args)
+        if int(code) == -1:
+            return int(wait_ms) / 1000, None
+        if int(code):
+            return 0.0, int(code) - 1
+        if keys:
+            self._leases[lease] = tuple(keys)
+        return 0.0, None
 
     async def release(self, lease: str, keys: Sequence[str]) -> None:
         held = self._leases.pop(lease, None)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from app.core.config import Settings
 from app.core.security import Principal
 from app.limits import LimitStore, LimitStoreError
+from app.limits.base import Rate
 from app.services.errors import LimitExceeded
 
 logger = logging.getLogger(__name__)
@@ -60,15 +61,14 @@ class Limiter:
             await self.release_stream(lease)
 
     async def acquire_stream(self, principal: Principal, salon_id: int | None) -> Lease | None:
-        """Take a stream slot of the principal (and of the admin's salon): LimitExceeded when
-        one is full; None when nothing was taken (no slot limits, or the store is down)."""
+        """Count an opening and take a stream slot of the principal (and of the admin's
+        salon), in one step: LimitExceeded past one; None when nothing was taken (no slot
+        limits, or the store is down)."""
         s = self.settings
-        await self._rate(
-            STREAM_OPENS,
-            f"stream-opens:user:{principal.user_id}",
-            s.limit_stream_opens,
-            s.limit_stream_opens_window,
-        )
+        rate = None
+        if s.limit_stream_opens:
+            key = f"stream-opens:user:{principal.user_id}"
+            rate = Rate(key, s.limit_stream_opens, s.limit_stream_opens_window)
         slots: list[tuple[str, str, int]] = []
         if s.limit_streams_per_principal:
             slots.append(
@@ -82,14 +82,16 @@ class Limiter:
             slots.append(
                 (STREAMS_PER_SALON, f"streams:salon:{salon_id}", s.limit_streams_per_salon)
             )
-        if not slots:
+        if rate is None and not slots:
             return None
         lease = uuid.uuid4().hex
         try:
-            full = await self.store.acquire(lease, [(key, n) for _, key, n in slots])
+            wait, full = await self.store.admit(rate, lease, [(key, n) for _, key, n in slots])
         except LimitStoreError as exc:
             logger.warning("stream limits not checked (store unavailable): %s", exc)
             return None
+        if rate is not None and wait > 0:
+            raise _rate_exceeded(STREAM_OPENS, rate, wait)
         if full is not None:
             name, _, limit = slots[full]
             raise LimitExceeded(
@@ -97,7 +99,7 @@ class Limiter:
                 limit=name,
                 retry_after=STREAM_SLOT_RETRY_AFTER,
             )
-        return Lease(lease, tuple(key for _, key, _ in slots))
+        return Lease(lease, tuple(key for _, key, _ in slots)) if slots else None
 
     async def release_stream(self, lease: Lease | None) -> None:
         if lease is not None:
@@ -121,11 +123,15 @@ class Limiter:
             logger.warning("%s limit not checked (store unavailable): %s", name, exc)
             return
         if wait > 0:
-            raise LimitExceeded(
-                f"{_RATE_DETAIL[name]}: at most {limit} per {window:g} s",
-                limit=name,
-                retry_after=wait,
-            )
+            raise _rate_exceeded(name, Rate(key, limit, window), wait)
+
+
+def _rate_exceeded(name: str, rate: Rate, wait: float) -> LimitExceeded:
+    return LimitExceeded(
+        f"{_RATE_DETAIL[name]}: at most {rate.limit} per {rate.window:g} s",
+        limit=name,
+        retry_after=wait,
+    )
 
 
 _STREAM_DETAIL = {

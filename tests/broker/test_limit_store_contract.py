@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.limits import LimitStore, create_limit_store
+from app.limits.base import Rate
 from app.limits.redis import RedisLimitStore
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -80,3 +81,15 @@ def test_every_limit_has_its_refusal_series() -> None:
     from app.services.limits import LIMIT_NAMES
 
     assert set(LIMIT_NAMES) == set(LIMITS)
+
+
+async def test_admit_counts_the_rate_and_takes_slots_only_within_it(store: LimitStore) -> None:
+    rate = Rate("opens", 2, 0.5)
+    assert await store.admit(rate, "a", [("user:1", 5), ("salon:1", 1)]) == (0.0, None)
+    # The salon is full: the rate still counts the try, nothing is taken.
+    assert await store.admit(rate, "b", [("user:1", 5), ("salon:1", 1)]) == (0.0, 1)
+    wait, full = await store.admit(rate, "c", [("user:1", 5)])
+    assert 0 < wait <= 0.5 and full is None  # past the rate: refused before the slots
+    await store.release("a", ["user:1", "salon:1"])
+    assert await store.acquire("d", [("user:1", 1)]) is None  # "c" took nothing
+    assert await store.admit(None, "e", [("salon:1", 1)]) == (0.0, None)  # no rate at all
