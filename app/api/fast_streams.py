@@ -1,11 +1,14 @@
-"""Opening SSE streams without FastAPI's per-request machinery.
+"""SalonAPI: FastAPI, with the stream and create endpoints answered ahead of its machinery.
 
-Measured with py-spy on this machine, about three quarters of the CPU an accepted stream
-cost went to FastAPI itself (middleware, route matching, solving eight dependencies),
-not to checking the token or registering the connection. A stream request with a bearer
-or a `?token=` credential is therefore opened here, with the same functions the FastAPI
-route uses; anything else (a cookie, a refusal, a malformed query, another path) goes on
-to FastAPI, so every answer but the happy one is given in one place.
+Under uvicorn most stream requests never get here: the HTTP server hands them to a
+DirectStream (app.api.direct_streams). Those that do (HTTP/1.0, or when the app is served
+by another ASGI server) are opened here when they can be. Measured with py-spy on this
+machine, about three quarters of the CPU an accepted stream cost went to FastAPI itself
+(middleware, route matching, solving eight dependencies), not to checking the token or
+registering the connection. A stream request with a bearer or a `?token=` credential is
+therefore opened here, with the same functions the FastAPI route uses; anything else (a
+cookie, a refusal, a malformed query, another path) goes on to FastAPI, so every answer
+but the happy one is given in one place.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 # A rate hit (INCR, and PEXPIRE on the first) then, within the rate, the slots: drop
-# lapsed leases, check every key, add the lease to all or none. KEYS = [the rate's key if ARGV[2] > 0] + slot keys;
+# lapsed leases, check every key, add the lease to all or none.
+# KEYS = [the rate's key if ARGV[2] > 0] + slot keys;
 # ARGV = slot count, rate limit (0: none), window ms, lease, lease ms, slot limits...
 ADMIT = (
     _NOW_MS
