@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from app.broker.base import BrokerError, Handler
 from app.core.pacing import Pacer
+from app.core.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +61,8 @@ class RedisBroker:
         self._pubsub = self._redis.pubsub()
 
     async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        await cancel_and_wait(self._reader)
+        self._reader = None
         if self._pubsub is not None:
             await self._pubsub.aclose()
         if self._redis is not None:

@@ -16,6 +16,7 @@ from contextlib import suppress
 from typing import Any
 
 from app.core.metrics import Metrics
+from app.core.tasks import cancel_and_wait
 
 IDLE_CPU_SHARE = 0.2  # CPU used since the last tick, relative to the fast interval
 
@@ -107,10 +108,7 @@ class CollectorSchedule:
             self._task = asyncio.get_running_loop().create_task(self._collect_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         gc.set_threshold(*self._thresholds)
         gc.unfreeze()
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from app.core.connection import (
@@ -23,6 +23,7 @@ from app.core.connection import (
 )
 from app.core.metrics import Metrics
 from app.core.sse import ping_frame
+from app.core.tasks import cancel_and_wait
 
 __all__ = [
     "Connection",
@@ -71,11 +72,8 @@ class NotificationManager:
     async def stop(self) -> None:
         """Stop pinging and end every stream at once, after what it has queued."""
         self._stopped = True
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._ping_task
-            self._ping_task = None
+        await cancel_and_wait(self._ping_task)
+        self._ping_task = None
         for connection in tuple(self._connections):
             connection.close("shutdown")
 

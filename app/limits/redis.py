@@ -26,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.core.tasks import cancel_and_wait
 from app.limits.base import LimitStoreError, Rate
 
 logger = logging.getLogger(__name__)
@@ -113,11 +114,8 @@ class RedisLimitStore:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def stop(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        await cancel_and_wait(self._renewer)
+        self._renewer = None
         leases, self._leases = self._leases, {}
         if self._redis is not None:
             with suppress(RedisError, OSError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +24,7 @@ from app.core.connection import Route, decode_envelope
 from app.core.logging import log_event
 from app.core.notification_manager import NotificationManager
 from app.core.pacing import Pacer
+from app.core.tasks import cancel_and_wait
 from app.db.models import Notification
 from app.services.publishing import notification_frame, route_of
 
@@ -61,10 +61,7 @@ class DeliverySequencer:
     async def stop(self) -> None:
         await self.broker.unsubscribe(self.channel, self.on_message)
         for task in (self._poller, self._fill):
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
 
     def on_message(self, message: bytes) -> None:
         route, frame = decode_envelope(message)

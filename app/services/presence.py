@@ -20,6 +20,7 @@ import orjson
 
 from app.broker import Broker
 from app.core.notification_manager import NotificationManager
+from app.core.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,7 @@ class Presence:
         self._task = asyncio.get_running_loop().create_task(self._announce_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with suppress(Exception):
             await self.broker.publish(self.channel, orjson.dumps({"instance": self.name}))
         await self.broker.unsubscribe(self.channel, self.on_message)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.tasks import cancel_and_wait
 from app.db.base import utcnow
 from app.db.models import Notification, Watermark
 
@@ -59,10 +59,7 @@ class RetentionJob:
         self._task = asyncio.get_running_loop().create_task(self._run_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run_forever(self) -> None:
         while True:
