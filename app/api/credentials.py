@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
 from app.core.config import Settings
@@ -20,6 +21,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Cookie-authenticated requests that change something must carry this header: a page of
 # another origin can only add it after a CORS preflight, which only CORS_ORIGINS pass.
 CSRF_HEADER = "X-Requested-With"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, read as the REST endpoints'
+    OAuth2PasswordBearer reads it; None without one."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def from_bearer(token: str, settings: Settings, *, stream_token_ok: bool = False) -> Principal:

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from app.api.errors import error_response
@@ -299,15 +300,12 @@ class DirectStream(asyncio.Protocol):
     def _refuse(self, response: Any) -> None:
         """A refusal before anything was sent: a whole JSON response, then close."""
         status = response.status_code
-        head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
+        head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
         headers = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
         self.finished = True
         if not self.transport.is_closing():
             self.transport.write(head + headers + b"connection: close\r\n\r\n" + response.body)
             self.transport.close()
-
-
-_REASONS = {429: b"Too Many Requests", 403: b"Forbidden", 401: b"Unauthorized"}
 
 
 def response_head(default_headers: Sequence[tuple[bytes, bytes]]) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -39,22 +40,23 @@ async def answer_create(app: SalonAPI, scope: Scope, receive: Receive, send: Sen
     model = CREATE_PATHS[scope["path"]]
     state = app.state
     headers = dict(scope["headers"])
-    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
     length = headers.get(b"content-length", b"")
     if (
         b"origin" in headers
-        or authorization[:7].lower() != "bearer "
+        or bearer is None
         or not headers.get(b"content-type", b"").startswith(b"application/json")
         or not length.isdigit()
         or int(length) > state.settings.max_request_body_bytes
     ):
         await app.answer_with_fastapi(scope, receive, send)
         return
-    body = await _read_body(receive)
-    if body is None:
+    try:
+        body = await Request(scope, receive).body()
+    except ClientDisconnect:
         return  # the client left
     try:
-        principal = credentials.from_bearer(authorization[7:], state.settings)
+        principal = credentials.from_bearer(bearer, state.settings)
         data = model.model_validate_json(body)
     except (DomainError, ValidationError):
         await app.answer_with_fastapi(scope, _replaying(body, receive), send)
@@ -72,17 +74,6 @@ async def answer_create(app: SalonAPI, scope: Scope, receive: Receive, send: Sen
     else:
         response = Response(content, status_code=201, media_type="application/json")
     await response(scope, receive, send)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

@@ -75,10 +75,10 @@ def parse_stream_request(
         headers = dict(scope["headers"])
         if b"origin" in headers:
             return None  # a browser on another origin: CORS is FastAPI's middleware's job
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
         settings = streams.settings
-        if authorization[:7].lower() == "bearer ":
-            principal = credentials.from_bearer(authorization[7:], settings, stream_token_ok=True)
+        if bearer is not None:
+            principal = credentials.from_bearer(bearer, settings, stream_token_ok=True)
         elif "token" in query:
             principal = credentials.from_url_token(query["token"], settings)
         else:
