@@ -32,4 +32,4 @@ async def test_long_work_gives_the_loop_a_turn_every_slice():
     gaps = [b - a for a, b in zip([started, *during], during, strict=False)]
     assert 20 <= len(during) <= 60  # about every 5 ms, not after each of ~2,000 units
     assert max(gaps) < 0.1  # generous: the machine may take the CPU away for a while
-    assert pauses > 1000
+    assert pauses > 10 * len(during)  # many units of work between two turns, not one
