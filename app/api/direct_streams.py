@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -41,15 +41,16 @@ logger = logging.getLogger(__name__)
 
 FLUSH_BATCH = 500  # streams written per loop callback
 END_OF_BODY = b"0\r\n\r\n"  # the last chunk of a chunked response
+
+
 # `connection: close`: the socket is closed when the stream ends, so no client may count on
 # sending its next request on it.
-STREAM_HEAD = b"HTTP/1.1 200 OK\r\n" + b"".join(
-    name + b": " + value + b"\r\n"
-    for name, value in [
-        *HEADERS,
-        (b"transfer-encoding", b"chunked"),
-        (b"connection", b"close"),
-    ]
+def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\n" + header_lines(
+    [*HEADERS, (b"transfer-encoding", b"chunked"), (b"connection", b"close")]
 )
 
 
@@ -272,13 +273,12 @@ class DirectStream(asyncio.Protocol):
 
     def finish(self) -> None:
         """Unregister and end the response, as the close reason asks; once."""
-        if self.finished and self.conn is None:
-            return
         conn = self.conn
         self.finished = True
         self.conn = None
         if self.expires:
             self.shared.expiries.discard(self, self.expires)
+            self.expires = 0
         if conn is None:
             return
         self.shared.manager.unregister(conn)
@@ -301,14 +301,13 @@ class DirectStream(asyncio.Protocol):
         """A refusal before anything was sent: a whole JSON response, then close."""
         status = response.status_code
         head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
-        headers = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
+        headers = header_lines([*response.raw_headers, (b"connection", b"close")])
         self.finished = True
         if not self.transport.is_closing():
-            self.transport.write(head + headers + b"connection: close\r\n\r\n" + response.body)
+            self.transport.write(head + headers + b"\r\n" + response.body)
             self.transport.close()
 
 
 def response_head(default_headers: Sequence[tuple[bytes, bytes]]) -> bytes:
     """The stream's status line and headers, with the server's own (date, server)."""
-    server = b"".join(name + b": " + value + b"\r\n" for name, value in default_headers)
-    return STREAM_HEAD + server + b"\r\n"
+    return STREAM_HEAD + header_lines(default_headers) + b"\r\n"
