@@ -153,10 +153,12 @@ class Metrics:
             for kind in KINDS
             for reason in CLOSE_REASONS
         }
-        for recipient_type in RECIPIENT_TYPES:
-            self.created.labels(recipient_type)
+        self._created = {t: self.created.labels(t) for t in RECIPIENT_TYPES}
         for limit in LIMITS:
             self.refusals.labels(limit)
+
+    def notification_created(self, recipient_type: str) -> None:
+        self._created[recipient_type].inc()
 
     def stream_opened(self, kind: str) -> None:
         self._opened[kind].inc()

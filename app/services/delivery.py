@@ -76,14 +76,15 @@ class DeliverySequencer:
     def _deliver(self, route: Route, frame: bytes) -> None:
         self.cursor = route.id
         streams = self.hub.deliver(route, frame)
-        log_event(
-            logger,
-            "notification_delivered",
-            f"notification {route.id} queued for {streams} streams",
-            notification_id=route.id,
-            streams=streams,
-            latency_ms=round((time.time() - route.created_at) * 1000, 1),
-        )
+        if logger.isEnabledFor(logging.INFO):  # a message per notification: only if kept
+            log_event(
+                logger,
+                "notification_delivered",
+                f"notification {route.id} queued for {streams} streams",
+                notification_id=route.id,
+                streams=streams,
+                latency_ms=round((time.time() - route.created_at) * 1000, 1),
+            )
 
     def _start_fill(self) -> None:
         if self._fill is None:

@@ -64,17 +64,18 @@ class NotificationPublisher:
                 await asyncio.sleep(0)
             chunk = notifications[start : start + size]
             for notification in chunk:
-                self.metrics.created.labels(notification.recipient_type).inc()
-                log_event(
-                    logger,
-                    "notification_created",
-                    f"notification {notification.id} created",
-                    notification_id=notification.id,
-                    notification_type=notification.notification_type,
-                    recipient_type=notification.recipient_type,
-                    recipient_id=notification.recipient_id,
-                    salon_id=notification.salon_id,
-                )
+                self.metrics.notification_created(notification.recipient_type)
+                if logger.isEnabledFor(logging.INFO):  # a message per notification: only if kept
+                    log_event(
+                        logger,
+                        "notification_created",
+                        f"notification {notification.id} created",
+                        notification_id=notification.id,
+                        notification_type=notification.notification_type,
+                        recipient_type=notification.recipient_type,
+                        recipient_id=notification.recipient_id,
+                        salon_id=notification.salon_id,
+                    )
             try:
                 await self.broker.publish_many(self.channel, [envelope_of(n) for n in chunk])
             except Exception as exc:
