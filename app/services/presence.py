@@ -102,11 +102,11 @@ class Presence:
     async def _announce_forever(self) -> None:
         announced_version, quiet, snapshot = -1, 0, b""
         while True:
-            if self.hub.version != announced_version or quiet >= HEARTBEAT_EVERY:
-                if self.hub.version != announced_version:  # a heartbeat repeats the last one
-                    announced_version = self.hub.version
-                    stats = self.hub.stats()  # O(connections): built only when they changed
-                    snapshot = orjson.dumps({"instance": self.name, "stats": stats})
+            changed = self.hub.version != announced_version
+            if changed:  # O(connections): built only then; a heartbeat repeats the last one
+                announced_version = self.hub.version
+                snapshot = orjson.dumps({"instance": self.name, "stats": self.hub.stats()})
+            if changed or quiet >= HEARTBEAT_EVERY:
                 quiet = 0
                 try:
                     await self.broker.publish(self.channel, snapshot)
