@@ -103,7 +103,7 @@ class StreamOpener:
             self.manager,
             subscription,
             self.settings.sse_retry_ms,
-            stream_deadline(principal, self.settings),
+            self.deadline(principal),
             self.replay_for(subscription, options),
             principal=principal,
             limiter=self.limiter,
@@ -121,5 +121,5 @@ class StreamOpener:
             lambda principal: self.subscribe(principal, kind, options, salon_filter),
             lambda subscription: self.replay_for(subscription, options),
             lambda principal, subscription: admit(self.limiter, principal, subscription),
-            lambda principal: stream_deadline(principal, self.settings),
+            self.deadline,
         )
