@@ -6,6 +6,7 @@ import asyncio
 import gc
 import time
 import weakref
+from itertools import pairwise
 
 from app.core.loop_monitor import CollectorSchedule, LoopMonitor
 from app.core.metrics import Metrics
@@ -53,8 +54,8 @@ async def test_full_collections_freeze_survivors_so_the_next_ones_skip_them():
     schedule = CollectorSchedule(interval=0.05)
     await schedule.start()
     try:
-        survivors = [[i] for i in range(50_000)]  # long-lived, like open streams
         frozen = gc.get_freeze_count()
+        survivors = [[i] for i in range(50_000)]  # long-lived, like open streams
         await asyncio.sleep(0.2)
         assert gc.get_freeze_count() >= frozen + len(survivors)
         garbage = Node()
@@ -65,6 +66,28 @@ async def test_full_collections_freeze_survivors_so_the_next_ones_skip_them():
     finally:
         await schedule.stop()
     assert gc.get_freeze_count() == 0  # stop() leaves the interpreter as it found it
+
+
+async def test_growth_is_collected_and_frozen_in_steps_without_waiting_for_the_timer():
+    schedule = CollectorSchedule(interval=60)
+    await schedule.start()
+    frozen_at_each_step: list[int] = []
+
+    def note(phase: str, info: dict[str, object]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            frozen_at_each_step.append(gc.get_freeze_count())
+
+    gc.callbacks.append(note)
+    try:
+        frozen = gc.get_freeze_count()
+        streams = [[i] for i in range(100_000)]  # 10,000 streams opening, say
+        assert gc.get_freeze_count() >= frozen + len(streams) // 2
+        steps = [b - a for a, b in pairwise([frozen, *frozen_at_each_step])]
+        # Many small walks, not one big one (the first also takes what earlier tests left).
+        assert len(steps) >= 5 and max(steps[2:]) < 15_000
+    finally:
+        gc.callbacks.remove(note)
+        await schedule.stop()
 
 
 async def test_the_whole_heap_is_thawed_and_walked_now_and_then():
