@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 # Kept open under steady load: connections opened past the pool are closed on return, and
 # the benchmark saw that churn (a connect and a close per request) dominate single POSTs.
 POOL_SIZE, MAX_OVERFLOW = 25, 10
+# A pooled connection left idle this long is checked (one round trip) before it is used
+# again, so that a database restart costs no request. pool_pre_ping would check it at every
+# checkout, busy or not: on asyncpg three round trips (BEGIN, the ping, ROLLBACK), which
+# were most of a single notification's database time.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -25,13 +31,26 @@ def create_engine(database_url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: a database error's log line must not carry emails or password hashes.
-    return create_async_engine(
-        database_url,
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        pool_pre_ping=True,
-        hide_parameters=True,
+    engine = create_async_engine(
+        database_url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, hide_parameters=True
     )
+    event.listen(engine.sync_engine, "checkin", _note_return)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_return(_dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    returned_at = record.info.get("returned_at")
+    if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+        return  # new, or in use a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as error:  # the pool replaces a connection that fails this way
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

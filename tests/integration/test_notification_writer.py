@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.broker.memory import MemoryBroker
@@ -24,7 +24,7 @@ from app.schemas.notification import NotificationCreate, NotificationPublic
 from app.services.errors import InvalidRequest
 from app.services.publishing import NotificationPublisher, notification_frame
 from app.services.routing import RoutingCache, check_routing
-from app.services.writer import NotificationWriter
+from app.services.writer import NOTIFICATION_WRITE_LOCK, NotificationWriter
 from tests.utils.db import fresh_database_url
 
 
@@ -256,3 +256,25 @@ async def test_publication_follows_commit_order_and_precedes_the_answer(sessions
     ids = [decode_envelope(message)[0].id for message in heard]
     assert len(ids) == (45 + 1 + 130 + 2 + 61 + 1 + 1 + 300 + 7) * 3
     assert ids == sorted(ids)
+
+
+async def test_a_write_waits_for_another_writers_commit(backend, sessions, writer):
+    """Another writer in the middle of its transaction (another instance's, on PostgreSQL,
+    holding the notifications' advisory lock) holds ours up until it ends: ids are then
+    committed in one order, whoever writes."""
+    salon = await add_salon(sessions)
+    async with sessions() as other_writer:
+        if backend == "postgres":
+            lock = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
+                key=NOTIFICATION_WRITE_LOCK
+            )
+        else:  # SQLite's one write lock
+            lock = text("UPDATE salons SET name = name WHERE id = :id").bindparams(id=salon)
+        await other_writer.execute(lock)
+        create = asyncio.ensure_future(writer.create([salon_notification(salon, 1)]))
+        await asyncio.sleep(0.5)
+        assert not create.done()
+        await other_writer.rollback()
+    async with asyncio.timeout(10):
+        [stored] = await create
+    assert await read_back(sessions, [stored.id]) == {stored.id: stored.public_json()}

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.security import Principal
-from app.db.base import utcnow
+from app.db.base import UTCDateTime, utcnow
 from app.db.models import Notification
 from app.schemas.notification import PRIORITY_RANK, NotificationFilter
 
@@ -67,6 +80,48 @@ async def insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]
     if connection.dialect.name == "sqlite":
         return sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
     return list((await connection.execute(INSERT_ORDERED, rows)).scalars())
+
+
+# PostgreSQL: the write lock, the rows and their ids in one statement, run as its own
+# transaction (autocommit): one round trip instead of four (BEGIN, lock, INSERT, COMMIT).
+# The lock is taken before the first id is drawn (every row joins its one row), held to the
+# commit; the rows come as one array per column (one prepared statement for any group
+# size), are inserted in their order, so the ids, sorted, are in the order of `rows`.
+_COLUMNS = {
+    "notification_type": "VARCHAR",
+    "title": "VARCHAR",
+    "message": "TEXT",
+    "recipient_type": "VARCHAR",
+    "recipient_id": "BIGINT",
+    "salon_id": "BIGINT",
+    "entity_type": "VARCHAR",
+    "entity_id": "BIGINT",
+    "priority": "VARCHAR",
+    "extra_data": "TEXT",  # JSON text, cast below
+}
+INSERT_LOCKED = text(
+    "WITH write_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock)) "
+    f"INSERT INTO notifications ({', '.join(_COLUMNS)}, is_read, created_at) "
+    f"SELECT {', '.join(f'r.{name}' for name in _COLUMNS if name != 'extra_data')}, "
+    "CAST(r.extra_data AS JSON), false, :created_at "
+    "FROM write_lock, unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
+    + f") WITH ORDINALITY AS r({', '.join(_COLUMNS)}, ordinal) "
+    "ORDER BY r.ordinal RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime))
+
+
+async def insert_notifications_locked(
+    connection: AsyncConnection, lock: int, rows: list[dict[str, Any]]
+) -> list[int]:
+    """PostgreSQL, on a connection in autocommit: take the advisory `lock`, insert `rows`
+    (as `insert_notifications`, `created_at` from the first) and commit; their new ids."""
+    columns: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
+    columns["extra_data"] = [json.dumps(row["extra_data"]) for row in rows]
+    result = await connection.execute(
+        INSERT_LOCKED, {"lock": lock, "created_at": rows[0]["created_at"], **columns}
+    )
+    return sorted(result.scalars())
 
 
 class NotificationRepository:
