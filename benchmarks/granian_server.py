@@ -10,7 +10,10 @@ the cap is lifted as uvicorn has none. Without uvicorn's transport no stream goe
 all of them go through the ASGI app (app.api.fast_streams.SalonAPI).
 
 Granian runs the app in a worker process under this one: the benchmark measures the
-worker (benchmarks.servers.Server.pid).
+worker (benchmarks.servers.Server.pid). Stop it with SIGTERM to this process, as the
+benchmark does: Ctrl-C signals the worker twice (its group's SIGINT, then the supervisor's
+SIGTERM), which ends the streams at once rather than over SSE_DRAIN_SECONDS, and once in six
+tries here left the worker stuck in granian's WorkerSignal.set().
 """
 
 from __future__ import annotations
