@@ -15,7 +15,11 @@ HELD_P99_MS = 100.0
 
 
 def label(run: Run) -> str:
-    return "naive" if run["target"] == "naive" else f"{run['db']}+{run['broker']}"
+    """The server: naive, or the product's stack, database and broker (runs from before
+    the stacks were compared are uvicorn's)."""
+    if run["target"] == "naive":
+        return "naive"
+    return f"{run.get('stack', 'uvicorn')} {run['db']}+{run['broker']}"
 
 
 def fmt(value: Any, digits: int = 1) -> str:

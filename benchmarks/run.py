@@ -1,9 +1,11 @@
 """Run the benchmark of issue 6: `python -m benchmarks.run [--quick] [--scenarios S1,S2,S3]
-[--db sqlite,postgres] [--broker memory,redis] [--out benchmarks/results/latest.json]`.
+[--db sqlite,postgres] [--broker memory,redis] [--stack uvicorn,uvicorn-asgi,granian]
+[--out benchmarks/results/latest.json]`.
 
-For each scenario: the naive baseline once, then the product on every database x broker
-pair; each on a fresh server pinned to core 0 (and a fresh database), driven by the load
-generator pinned to core 1. Prints the tables and the targets, writes every figure as JSON.
+For each scenario: the naive baseline once, then the product on every server stack x
+database x broker; each on a fresh server pinned to core 0 (and a fresh database), driven
+by the load generator pinned to core 1. Prints the tables and the targets, writes every
+figure as JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from benchmarks.procstat import raise_open_files_limit
 from benchmarks.profiles import Profiler
 from benchmarks.report import render
-from benchmarks.servers import LOADGEN_CORE, Server
+from benchmarks.servers import LOADGEN_CORE, STACKS, Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,7 +167,7 @@ def run_one(
         server.stop()
     if "error" in result and server.log.exists():
         result["server_log_tail"] = server.log.read_text(errors="replace")[-4000:]
-    result.update(target=server.target, db=server.db_kind, broker=server.broker)
+    result.update(target=server.target, stack=server.stack, db=server.db_kind, broker=server.broker)
     return result
 
 
@@ -176,6 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", help="sqlite,postgres (--quick: sqlite)")
     parser.add_argument("--broker", help="memory,redis (--quick: memory)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument(
+        "--stack",
+        default="uvicorn",
+        help=f"server stacks to run the product under, of {','.join(STACKS)} (default: uvicorn)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each server N times; tables show medians"
     )
@@ -210,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     broker = args.broker or ("memory" if args.quick else "memory,redis")
     dbs = [d.strip() for d in db.split(",") if d.strip()]
     brokers = [b.strip() for b in broker.split(",") if b.strip()]
+    stacks = [s.strip() for s in args.stack.split(",") if s.strip()]
+    if unknown := set(stacks) - set(STACKS):
+        parser.error(f"--stack: unknown {','.join(sorted(unknown))}; one of {','.join(STACKS)}")
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "params": table}
     report["runs"] = runs = []
     workdir = Path(tempfile.mkdtemp(prefix="salon-bench-"))
@@ -218,10 +228,17 @@ def main(argv: list[str] | None = None) -> None:
         for scenario in scenarios:
             params = table[scenario]
             counts = accounts_needed(scenario, params)
-            targets = [("naive", "-", "-")] if not args.no_naive else []
-            targets += [("product", db, broker) for db in dbs for broker in brokers]
-            for target, db_kind, broker_kind in targets * max(1, args.repeat):
-                server = Server(target, db_kind, broker_kind, params["ping"], workdir, counts)
+            targets = [("naive", "-", "-", "-")] if not args.no_naive else []
+            targets += [
+                ("product", db, broker, stack)
+                for stack in stacks
+                for db in dbs
+                for broker in brokers
+            ]
+            for target, db_kind, broker_kind, stack in targets * max(1, args.repeat):
+                server = Server(
+                    target, db_kind, broker_kind, params["ping"], workdir, counts, stack
+                )
                 result = run_one(scenario, params, server, workdir, args.profile)
                 runs.append({"scenario": scenario, **result})
     finally:

@@ -1,8 +1,9 @@
-"""Starting the server under test on core 0: the product (`salon serve`) on a fresh database,
-or the naive baseline; and stopping it."""
+"""Starting the server under test on core 0: the product on a fresh database, under one of
+the server stacks (STACKS), or the naive baseline; and stopping it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -20,6 +21,13 @@ BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = {"memory": "memory://", "redis": REDIS_URL}
 SERVER_CORE, LOADGEN_CORE = "0", "1"
+ROOT = Path(__file__).resolve().parent.parent
+# The product's command under each server stack; `uvicorn` is what the product serves with.
+STACKS = {
+    "uvicorn": [str(BIN / "salon"), "serve"],  # direct streams (app.server.SalonHttpProtocol)
+    "uvicorn-asgi": [sys.executable, "-m", "benchmarks.uvicorn_asgi_server"],
+    "granian": [sys.executable, "-m", "benchmarks.granian_server"],
+}
 
 
 def free_port() -> int:
@@ -45,19 +53,24 @@ class Server:
         ping: float,
         workdir: Path,
         accounts: tuple[int, int] = (1000, 10000),
+        stack: str = "uvicorn",
     ) -> None:
         self.target, self.db_kind, self.broker = target, db, broker
+        self.stack = "-" if target == "naive" else stack
         self.ping, self.workdir = ping, workdir
         self.counts = accounts  # admins, customers
         self.port = free_port()
         self.database: Database | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.worker: int | None = None  # the process serving, when not the one started
         self.accounts: Accounts | None = None
-        self.log = workdir / f"server-{target}-{db}-{broker}-{self.port}.log"
+        self.log = workdir / f"server-{target}-{self.stack}-{db}-{broker}-{self.port}.log"
 
     @property
     def label(self) -> str:
-        return "naive" if self.target == "naive" else f"{self.db_kind}+{self.broker}"
+        if self.target == "naive":
+            return "naive"
+        return f"{self.stack} {self.db_kind}+{self.broker}"
 
     def start(self) -> None:
         env = clean_environ()
@@ -87,22 +100,35 @@ class Server:
                 # phase: every 20 s here, so that their pauses are measured with the rest.
                 GC_FULL_COLLECT_INTERVAL="20",
             )
-            command = [str(BIN / "salon"), "serve", "--port", str(self.port)]
+            # This checkout's code, whichever the environment has installed.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+            command = [*STACKS[self.stack], "--port", str(self.port)]
             ready = "/readyz"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 ["taskset", "-c", SERVER_CORE, *command],
-                cwd=self.workdir if self.target != "naive" else Path(__file__).parent.parent,
+                cwd=self.workdir if self.target != "naive" else ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         self._wait_ready(ready)
+        if self.stack == "granian":
+            self.worker = self._only_child()
 
     @property
     def pid(self) -> int:
+        """The process that serves, which the load generator measures (CPU, memory)."""
         assert self.process is not None
-        return self.process.pid
+        return self.worker or self.process.pid
+
+    def _only_child(self) -> int:
+        """Granian's worker: its supervisor is the process started, and idles."""
+        pid = self.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if len(children) != 1:
+            raise RuntimeError(f"expected one worker under {pid}, found {children}")
+        return int(children[0])
 
     def _wait_ready(self, path: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -125,6 +151,9 @@ class Server:
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
+                if self.worker is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.worker, signal.SIGKILL)
                 self.process.kill()
                 self.process.wait()
         if self.database is not None:
