@@ -8,7 +8,7 @@ import shlex
 import typer
 
 from app.core.config import Settings, get_settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging_from
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
 from app.schemas.account import AccountCreate
@@ -19,12 +19,6 @@ from app.services.errors import Conflict
 cli = typer.Typer(help="Salon booking backend with real-time notifications.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
-
-
-def _configure_logging(settings: Settings) -> None:
-    """LOG_LEVEL and LOG_FORMAT for every logger, uvicorn's included; secrets masked."""
-    secrets = (settings.secret_key, settings.first_superadmin_password)
-    configure_logging(settings.log_level, settings.log_format, secrets)
 
 
 @cli.command()
@@ -44,14 +38,14 @@ def serve(
     from app.server import run
 
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging_from(settings)
     if workers > 1 and not settings.broker_url.startswith(("redis://", "rediss://")):
         typer.echo("--workers needs BROKER_URL=redis://...: each worker is an instance", err=True)
         raise typer.Exit(2)
     upgrade_database(settings.database_url)
     if demo:
         _print_demo(asyncio.run(_demo(settings)), host, port)
-    # log_config=None: uvicorn logs through the handler _configure_logging set up.
+    # log_config=None: uvicorn logs through the handler configure_logging_from set up.
     app = create_app(settings)
     run(app, host, port, settings.log_level.lower(), workers=workers, log_config=None)
 

@@ -166,12 +166,11 @@ class DrainOnSignal:
 def worker_app() -> ASGIApp:
     """The app of one worker process: each builds its own from the environment."""
     from app.core.config import get_settings
-    from app.core.logging import configure_logging
+    from app.core.logging import configure_logging_from
     from app.main import create_app
 
     settings = get_settings()
-    secrets = (settings.secret_key, settings.first_superadmin_password)
-    configure_logging(settings.log_level, settings.log_format, secrets)
+    configure_logging_from(settings)
     return TransportAccess(create_app(settings))
 
 
@@ -187,13 +186,12 @@ def run(
         host=host,
         port=port,
         loop="uvloop",
-        http=SalonHttpProtocol,
         ws="websockets-sansio",
         lifespan="on",
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=15,
-        **options,
+        **{"http": SalonHttpProtocol, **options},  # the benchmark compares uvicorn's own
     )
     if workers == 1:
         uvicorn.Server(config).run()

@@ -26,7 +26,7 @@ from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
 from app.core.config import get_settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging_from
 from app.db.migrate import upgrade_database
 
 BACKPRESSURE = 1_000_000  # concurrent requests per worker: streams are requests
@@ -38,11 +38,7 @@ def create_app() -> FastAPI:
 
     settings = get_settings()
     # After granian's own logging set-up in the worker, so that ours is the one in force.
-    configure_logging(
-        settings.log_level,
-        settings.log_format,
-        (settings.secret_key, settings.first_superadmin_password),
-    )
+    configure_logging_from(settings)
     return create_app(settings)
 
 

@@ -14,7 +14,10 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 LogFormat = Literal["plain", "json"]
 
@@ -144,3 +147,9 @@ def configure_logging(level: str, fmt: LogFormat, secrets: Iterable[str | None] 
     floor = max(root.level, logging.WARNING)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(floor)
+
+
+def configure_logging_from(settings: Settings) -> None:
+    """LOG_LEVEL and LOG_FORMAT for every logger, uvicorn's included; secrets masked."""
+    secrets = (settings.secret_key, settings.first_superadmin_password)
+    configure_logging(settings.log_level, settings.log_format, secrets)
