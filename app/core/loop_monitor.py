@@ -102,8 +102,7 @@ class CollectorSchedule:
         self._thresholds = gc.get_threshold()
 
     async def start(self) -> None:
-        gc.collect()  # before serving: a whole-heap pause, while nobody waits
-        gc.freeze()
+        collect_and_freeze()  # before serving: a whole-heap pause, while nobody waits
         if self.interval > 0:
             young, middle, _ = self._thresholds
             gc.set_threshold(young, middle, self.FULL_AFTER)
@@ -132,4 +131,13 @@ class CollectorSchedule:
             if self.whole_heap_interval and loop.time() - thawed_at >= self.whole_heap_interval:
                 thawed_at = loop.time()
                 gc.unfreeze()
-            gc.collect()  # frozen afterwards by _freeze_survivors
+            collect_and_freeze()
+
+
+def collect_and_freeze() -> None:
+    gc.collect()
+    gc.freeze()
+    # Python collects the oldest generation only once it has grown by a quarter of what the
+    # last full collection kept: after a whole-heap one, a quarter of the heap, walked in one
+    # long pause. A second collection, over nothing now, starts that count afresh.
+    gc.collect()
