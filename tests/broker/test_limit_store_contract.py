@@ -93,3 +93,30 @@ async def test_admit_counts_the_rate_and_takes_slots_only_within_it(store: Limit
     await store.release("a", ["user:1", "salon:1"])
     assert await store.acquire("d", [("user:1", 1)]) is None  # "c" took nothing
     assert await store.admit(None, "e", [("salon:1", 1)]) == (0.0, None)  # no rate at all
+
+
+async def test_concurrent_admissions_take_exactly_the_free_slots(store: LimitStore) -> None:
+    """Many streams opening at once (Redis sends them in one pipeline): each is answered,
+    and no more are admitted than there are slots, nor beyond the rate."""
+    answers = await asyncio.gather(
+        *(store.admit(Rate("opens", 150, 5), f"l{i}", [("salon:1", 100)]) for i in range(200))
+    )
+    admitted = [i for i, (wait, full) in enumerate(answers) if wait == 0 and full is None]
+    assert len(admitted) == 100
+    assert sum(1 for wait, _ in answers if wait > 0) == 50  # past the rate of 150
+    await store.release(f"l{admitted[0]}", ["salon:1"])
+    assert await store.admit(None, "late", [("salon:1", 100)]) == (0.0, None)
+
+
+async def test_admission_survives_a_redis_that_forgot_its_scripts() -> None:
+    """A restarted Redis has no scripts: they are loaded again, nobody is refused."""
+    store = RedisLimitStore(REDIS_URL, f"test-{uuid.uuid4().hex[:12]}")
+    await store.start()
+    try:
+        assert await store.acquire("a", [("k", 2)]) is None
+        assert store._redis is not None
+        await store._redis.script_flush()
+        answers = await asyncio.gather(*(store.acquire(f"b{i}", [("k", 2)]) for i in range(3)))
+        assert sorted(answers, key=str) == [0, 0, None]
+    finally:
+        await store.stop()
