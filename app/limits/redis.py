@@ -3,7 +3,8 @@
 Rates: one counter per key and window, INCR then PEXPIRE on the first hit (a fixed window),
 in one script so a crash between the two can't leave a counter that never expires.
 Opening a stream counts its rate and takes its slots in the same script: one round trip,
-shared by the admissions asked for in the same turn of the event loop (one pipeline).
+shared by the admissions asked for in the same turn of the event loop, on a connection of
+its own (ScriptChannel: the stream-opening path, where redis-py's own work showed).
 
 Concurrent streams: a sorted set per key (a principal, a salon) whose members are stream
 leases scored by when they lapse. Admission is one script: drop lapsed leases, check every
@@ -25,10 +26,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from app.core.tasks import cancel_and_wait
 from app.limits.base import LimitStoreError, Rate
+from app.limits.script_channel import ScriptChannel
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,7 @@ class RedisLimitStore:
         self._scripts: dict[str, Any] = {}
         self._leases: dict[str, tuple[str, ...]] = {}  # this instance's: lease -> its keys
         self._renewer: asyncio.Task[None] | None = None
-        # Admissions waiting for the next pipeline: (keys, args, their answer).
-        self._queued: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._admissions: ScriptChannel | None = None
 
     def key(self, name: str) -> str:
         """The one place limit keys get their prefix."""
@@ -113,14 +113,16 @@ class RedisLimitStore:
             socket_connect_timeout=TIMEOUT,
             retry=Retry(NoBackoff(), 1),
         )
-        for name, source in (("admit", ADMIT), ("renew", RENEW)):
-            self._scripts[name] = self._redis.register_script(source)
+        self._scripts["renew"] = self._redis.register_script(RENEW)
+        self._admissions = ScriptChannel(self._redis, ADMIT, TIMEOUT)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._renewer)
         self._renewer = None
-        await asyncio.gather(*self._sending)  # each answers within TIMEOUT
+        if self._admissions is not None:
+            self._admissions.close()
+            self._admissions = None
         leases, self._leases = self._leases, {}
         if self._redis is not None:
             with suppress(RedisError, OSError):
@@ -145,7 +147,9 @@ class RedisLimitStore:
         head = [self.key(rate.key)] if rate is not None else []
         limit, window = (rate.limit, max(1, int(rate.window * 1000))) if rate else (0, 0)
         args = [len(slots), limit, window, lease, self._lease_ms, *(n for _, n in slots)]
-        code, wait_ms = await self._queue_admission(head + keys, args)
+        if self._admissions is None:
+            raise LimitStoreError("the limit store is not started")
+        code, wait_ms = await self._admissions.run(head + keys, args)
         if int(code) == -1:
             return int(wait_ms) / 1000, None
         if int(code):
@@ -173,53 +177,6 @@ class RedisLimitStore:
             return await self._scripts[script](keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise LimitStoreError(f"redis: {exc}") from exc
-
-    async def _queue_admission(self, keys: list[str], args: list[Any]) -> Any:
-        if self._redis is None:
-            raise LimitStoreError("the limit store is not started")
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
-        self._queued.append((keys, args, answer))
-        if len(self._queued) == 1:  # the first this turn: send them all at its end
-            loop.call_soon(self._send_queued)
-        return await answer  # cancelled: a lease it takes anyway lapses (never renewed)
-
-    def _send_queued(self) -> None:
-        queued, self._queued = self._queued, []
-        task = asyncio.get_running_loop().create_task(self._send(queued))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, queued: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
-        replies: list[Any]
-        try:
-            replies = await self._pipeline_admissions(queued)
-            if any(isinstance(reply, NoScriptError) for reply in replies):  # a new Redis
-                assert self._redis is not None
-                await self._redis.script_load(ADMIT)
-                replies = await self._pipeline_admissions(queued)
-        except (RedisError, OSError, LimitStoreError) as exc:
-            replies = [exc] * len(queued)
-        for (_, _, answer), reply in zip(queued, replies, strict=True):
-            if answer.done():  # its caller has gone
-                continue
-            if isinstance(reply, LimitStoreError):
-                answer.set_exception(reply)
-            elif isinstance(reply, Exception):
-                answer.set_exception(LimitStoreError(f"redis: {reply}"))
-            else:
-                answer.set_result(reply)
-
-    async def _pipeline_admissions(
-        self, queued: list[tuple[list[str], list[Any], asyncio.Future[Any]]]
-    ) -> list[Any]:
-        if self._redis is None:
-            raise LimitStoreError("the limit store is stopped")
-        sha = self._scripts["admit"].sha
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in queued:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
 
     async def _renew_forever(self) -> None:
         while True:

@@ -6,12 +6,14 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from app.limits import LimitStore, create_limit_store
-from app.limits.base import Rate
+from app.limits.base import LimitStoreError, Rate
 from app.limits.redis import RedisLimitStore
+from tests.utils.redis_server import RedisServer
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -120,3 +122,39 @@ async def test_admission_survives_a_redis_that_forgot_its_scripts() -> None:
         assert sorted(answers, key=str) == [0, 0, None]
     finally:
         await store.stop()
+
+
+async def test_admissions_fail_fast_while_redis_is_frozen_or_gone_then_recover(
+    tmp_path: Path,
+) -> None:
+    """The caller gets LimitStoreError within the timeout (the stream then opens unchecked),
+    never a hang, whether Redis stops answering or goes away; afterwards admissions work
+    again on a new connection, with the script loaded into the restarted Redis."""
+    redis = RedisServer(tmp_path / "redis").start()
+    store = RedisLimitStore(redis.url, f"test-{uuid.uuid4().hex[:12]}")
+    await store.start()
+    try:
+        assert await store.acquire("a", [("k", 50)]) is None
+        redis.freeze()
+        async with asyncio.timeout(3):
+            failures = await asyncio.gather(
+                *(store.acquire(f"f{i}", [("k", 50)]) for i in range(10)), return_exceptions=True
+            )
+        assert all(isinstance(f, LimitStoreError) for f in failures)
+        redis.thaw()  # (what it then runs takes leases that lapse, never renewed)
+        assert await store.acquire("b", [("k", 50)]) is None
+        redis.kill()
+        async with asyncio.timeout(3):
+            with pytest.raises(LimitStoreError):
+                await store.acquire("c", [("k", 50)])
+        redis.start()  # the same port, empty, without the script
+        async with asyncio.timeout(5):
+            while True:
+                try:
+                    assert await store.acquire("d", [("k", 50)]) is None
+                    break
+                except LimitStoreError:
+                    await asyncio.sleep(0.1)
+    finally:
+        await store.stop()
+        redis.stop()
