@@ -8,8 +8,9 @@ a Redis outage must not refuse every stream while the rest of the service still 
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NamedTuple
@@ -42,6 +43,10 @@ class Lease(NamedTuple):
 
 class Limiter:
     def __init__(self, store: LimitStore, settings: Settings) -> None:
+        # Lease ids: unique across instances (a random prefix each) without a uuid4 (and its
+        # system call for random bytes) per stream.
+        self._lease_prefix = f"{secrets.token_hex(8)}-"
+        self._lease_numbers = itertools.count()
         self.store = store
         self.settings = settings
 
@@ -84,7 +89,7 @@ class Limiter:
             )
         if rate is None and not slots:
             return None
-        lease = uuid.uuid4().hex
+        lease = f"{self._lease_prefix}{next(self._lease_numbers)}"
         try:
             wait, full = await self.store.admit(rate, lease, [(key, n) for _, key, n in slots])
         except LimitStoreError as exc:
