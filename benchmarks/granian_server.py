@@ -18,8 +18,6 @@ tries here left the worker stuck in granian's WorkerSignal.set().
 
 from __future__ import annotations
 
-import argparse
-
 from fastapi import FastAPI
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
@@ -27,7 +25,7 @@ from granian.log import LogLevels
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
-from app.db.migrate import upgrade_database
+from benchmarks.launch import prepare
 
 BACKPRESSURE = 1_000_000  # concurrent requests per worker: streams are requests
 
@@ -43,12 +41,7 @@ def create_app() -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    settings = get_settings()
-    upgrade_database(settings.database_url)
+    args, settings = prepare(__doc__.split("\n\n")[0])
     Granian(
         "benchmarks.granian_server:create_app",
         factory=True,

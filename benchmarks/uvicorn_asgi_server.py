@@ -8,25 +8,17 @@ Everything else is `salon serve`'s (app.server.run, given uvicorn's own protocol
 
 from __future__ import annotations
 
-import argparse
-
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.core.config import get_settings
 from app.core.logging import configure_logging_from
-from app.db.migrate import upgrade_database
 from app.main import create_app
 from app.server import run
+from benchmarks.launch import prepare
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    settings = get_settings()
+    args, settings = prepare(__doc__.split("\n\n")[0])
     configure_logging_from(settings)
-    upgrade_database(settings.database_url)
     app = create_app(settings)
     run(
         app,
