@@ -139,6 +139,7 @@ class _Connection(asyncio.Protocol):
             return
         self._failed = True
         self._transport.abort()
+        self._made_by._close()  # nothing left open for redis-py to warn about when collected
         for answer in self._waiting:
             if not answer.done():
                 answer.set_exception(LimitStoreError(f"redis: {why}"))
