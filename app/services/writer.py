@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.repositories.notifications import insert_notifications, insert_notifications_locked
+from app.db.repositories.notifications import insert_notifications
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
 from app.services.routing import RoutingCache
@@ -31,7 +31,6 @@ NOTIFICATION_WRITE_LOCK = 0x5A10_0001
 # Notifications in one grouped transaction: as many as one batch request, since a group's
 # rows are built and read back without a pause, and the event loop must not wait long.
 MAX_GROUP = 500
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}  # a group is one statement: its own transaction
 
 
 @dataclass(eq=False)
@@ -130,12 +129,7 @@ class NotificationWriter:
         now = utcnow()  # one transaction, one creation time
         rows = [{**item.model_dump(), "created_at": now, "is_read": False} for item in items]
         async with self.session_factory() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                connection = await session.connection(execution_options=AUTOCOMMIT)
-                ids = await insert_notifications_locked(connection, NOTIFICATION_WRITE_LOCK, rows)
-            else:
-                ids = await insert_notifications(session, rows)
-                await session.commit()
+            ids = await insert_notifications(session, rows, NOTIFICATION_WRITE_LOCK)
         return [StoredNotification(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
 
 

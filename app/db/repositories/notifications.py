@@ -63,23 +63,28 @@ def matching(types: frozenset[str] | None, min_rank: int) -> list[ColumnElement[
 
 
 NOTIFICATIONS = cast(Table, Notification.__table__)
-# A whole group in a few statements: SQLAlchemy's "insertmanyvalues" sends the rows as
-# multi-row INSERT ... RETURNING batches. PostgreSQL returns the ids in the rows' order
-# (sort_by_parameter_order). SQLite can't promise that order (SQLAlchemy would fall back to
-# one statement, one thread hop, per row): there the ids are sorted instead, which is
-# right because the transaction holds SQLite's one write lock and rows are numbered in
-# the order they are inserted (AUTOINCREMENT: always above every id ever used).
-INSERT_ORDERED = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+# SQLite: SQLAlchemy's "insertmanyvalues" sends the rows as multi-row INSERT ... RETURNING
+# batches. SQLite can't promise the order of what they return (SQLAlchemy would fall back to
+# one statement, one thread hop, per row): the ids are sorted instead, which is right
+# because the transaction holds SQLite's one write lock and rows are numbered in the order
+# they are inserted (AUTOINCREMENT: always above every id ever used).
 INSERT_UNORDERED = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
-async def insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert `rows` (every column but the id) in the session's transaction; their new ids,
-    in the order of `rows`."""
+async def insert_notifications(
+    session: AsyncSession, rows: list[dict[str, Any]], lock: int
+) -> list[int]:
+    """Insert `rows` (every column but the id; `created_at` the same in all) and commit, in
+    a transaction of their own that holds the write lock (PostgreSQL: the advisory `lock`;
+    SQLite: its only one); their new ids, in the order of `rows`."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection(execution_options=AUTOCOMMIT)
+        return await _insert_locked(connection, lock, rows)
     connection = await session.connection()
-    if connection.dialect.name == "sqlite":
-        return sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
-    return list((await connection.execute(INSERT_ORDERED, rows)).scalars())
+    ids = sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
+    await session.commit()
+    return ids
 
 
 # PostgreSQL: the write lock, the rows and their ids in one statement, run as its own
@@ -111,11 +116,9 @@ INSERT_LOCKED = text(
 ).bindparams(bindparam("created_at", type_=UTCDateTime))
 
 
-async def insert_notifications_locked(
+async def _insert_locked(
     connection: AsyncConnection, lock: int, rows: list[dict[str, Any]]
 ) -> list[int]:
-    """PostgreSQL, on a connection in autocommit: take the advisory `lock`, insert `rows`
-    (as `insert_notifications`, `created_at` from the first) and commit; their new ids."""
     columns: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
     columns["extra_data"] = [json.dumps(row["extra_data"]) for row in rows]
     result = await connection.execute(
