@@ -97,7 +97,7 @@ class RedisLimitStore:
         self._prefix = prefix
         self._lease_ms = int(lease_seconds * 1000)
         self._redis: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
+        self._renew: Any = None  # the RENEW script, registered with the client
         self._leases: dict[str, tuple[str, ...]] = {}  # this instance's: lease -> its keys
         self._renewer: asyncio.Task[None] | None = None
         self._admissions: ScriptChannel | None = None
@@ -113,7 +113,7 @@ class RedisLimitStore:
             socket_connect_timeout=TIMEOUT,
             retry=Retry(NoBackoff(), 1),
         )
-        self._scripts["renew"] = self._redis.register_script(RENEW)
+        self._renew = self._redis.register_script(RENEW)
         self._admissions = ScriptChannel(self._redis, ADMIT, TIMEOUT)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
@@ -170,14 +170,6 @@ class RedisLimitStore:
         except (RedisError, OSError) as exc:  # it lapses within LEASE_SECONDS anyway
             logger.warning("releasing a stream slot failed: %s", exc)
 
-    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        if self._redis is None:
-            raise LimitStoreError("the limit store is not started")
-        try:
-            return await self._scripts[script](keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise LimitStoreError(f"redis: {exc}") from exc
-
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
@@ -185,9 +177,9 @@ class RedisLimitStore:
             for start in range(0, len(pairs), RENEW_BATCH):
                 batch = pairs[start : start + RENEW_BATCH]
                 try:
-                    await self._run(
-                        "renew", [k for k, _ in batch], [self._lease_ms, *(m for _, m in batch)]
+                    await self._renew(
+                        keys=[k for k, _ in batch], args=[self._lease_ms, *(m for _, m in batch)]
                     )
-                except LimitStoreError as exc:
+                except (RedisError, OSError) as exc:
                     logger.warning("renewing stream slots failed: %s", exc)
                     break
