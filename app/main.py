@@ -26,6 +26,7 @@ from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.server import DrainOnSignal
+from app.schemas.notification import ExtraDataLimit
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter
@@ -40,6 +41,7 @@ PRESENCE_CHANNEL = "presence"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ExtraDataLimit.max_bytes = settings.max_extra_data_bytes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     limit_stats_window: float = Field(default=60, gt=0)
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Largest `extra_data` of a notification, serialized (422 past it): every stored byte is
+    # read back by lists and replays and held in every recipient's stream backlog.
+    max_extra_data_bytes: int = Field(default=16384, ge=2)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.schemas.common import Id, Storable, storable_json
@@ -12,6 +13,20 @@ Priority = Literal["low", "normal", "high", "urgent"]
 Slug = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
 ]
+
+
+class ExtraDataLimit:
+    """The largest `extra_data` accepted, in bytes once serialized. A schema can't read the
+    settings, so create_app sets it from MAX_EXTRA_DATA_BYTES; both create paths (FastAPI's
+    and app/api/fast_creates.py) validate with these models and so answer alike."""
+
+    max_bytes = 16384
+
+
+def bounded_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(orjson.dumps(value)) > ExtraDataLimit.max_bytes:
+        raise ValueError(f"at most {ExtraDataLimit.max_bytes} bytes once serialized as JSON")
+    return value
 
 
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -41,7 +56,9 @@ class NotificationCreate(BaseModel):
     salon_id: Id | None = None
     entity_type: Slug | None = None
     entity_id: Id | None = None
-    extra_data: Annotated[dict[str, Any] | None, AfterValidator(storable_json)] = None
+    extra_data: Annotated[
+        dict[str, Any] | None, AfterValidator(storable_json), AfterValidator(bounded_size)
+    ] = None
     priority: Priority = "normal"
 
 
