@@ -6,6 +6,7 @@ import asyncio
 import shlex
 
 import typer
+from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging_from
@@ -53,13 +54,18 @@ def serve(
 @cli.command("create-superadmin")
 def create_superadmin(
     email: str = typer.Option(..., help="Login email."),
-    password: str = typer.Option(..., help="Password, at least 8 characters."),
+    password: str = typer.Option(..., help="Password: at least 10 characters, not a common one."),
     full_name: str = typer.Option("Superadmin", help="Display name."),
 ) -> None:
     """Create a superadmin account (migrating the database first)."""
+    try:
+        data = AccountCreate(email=email, password=password, full_name=full_name)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(problems, err=True)
+        raise typer.Exit(1) from exc
     settings = get_settings()
     upgrade_database(settings.database_url)
-    data = AccountCreate(email=email, password=password, full_name=full_name)
     try:
         asyncio.run(_create_superadmin(settings, data))
     except Conflict as exc:

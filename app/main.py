@@ -25,8 +25,8 @@ from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
-from app.server import DrainOnSignal
 from app.schemas.notification import ExtraDataLimit
+from app.server import DrainOnSignal
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter

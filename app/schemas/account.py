@@ -2,12 +2,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
+from app.core.account_rules import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    acceptable_password,
+    registrable_email,
+)
 from app.schemas.common import Name, Storable
 
-Password = Annotated[str, Field(min_length=8, max_length=128), Storable]
-Email = Annotated[EmailStr, Storable]
+Password = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    Storable,
+    AfterValidator(acceptable_password),
+]
+# Validated as an address, then in the one form accounts are stored and looked up in.
+Email = Annotated[EmailStr, Storable, AfterValidator(registrable_email)]
 
 
 class AccountCreate(BaseModel):

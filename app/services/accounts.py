@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.account_rules import email_key
 from app.core.config import Settings
-from app.core.security import (
-    ACCESS,
-    Principal,
-    create_token,
-    hash_password,
-    verify_password,
-)
+from app.core.password_pool import hash_password_off_loop, verify_password_off_loop
+from app.core.security import ACCESS, Principal, create_token
 from app.db.models import Salon, Service, User
 from app.db.repositories.accounts import AccountRepository
 from app.schemas.account import AccountCreate, ServiceCreate
@@ -58,13 +53,10 @@ class AccountService:
         self.repo = AccountRepository(session)
 
     async def authenticate(self, email: str, password: str) -> User:
-        email = email.strip().lower()
+        email = email_key(email)
         # An email no account can have (a NUL, say) is a wrong login, not a database error.
         user = await self.repo.user_by_email(email) if is_storable(email) else None
-        # Hashing is CPU-bound (tens of ms): keep it off the event loop.
-        ok = await asyncio.to_thread(
-            verify_password, password, user.password_hash if user else None
-        )
+        ok = await verify_password_off_loop(password, user.password_hash if user else None)
         if user is None or not ok:
             raise NotAuthenticated("incorrect email or password")
         return user
@@ -78,10 +70,10 @@ class AccountService:
     async def create_user(
         self, data: AccountCreate, role: str, salon_id: int | None = None
     ) -> User:
-        email = data.email.strip().lower()
+        email = email_key(data.email)
         if await self.repo.user_by_email(email) is not None:
             raise Conflict(f"an account with email {email} already exists")
-        password_hash = await asyncio.to_thread(hash_password, data.password)
+        password_hash = await hash_password_off_loop(data.password)
         user = User(
             email=email,
             password_hash=password_hash,

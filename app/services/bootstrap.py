@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.account_rules import email_key
 from app.core.config import Settings
 from app.db.models import Salon, Service, User
 from app.schemas.account import AccountCreate
@@ -28,7 +29,7 @@ async def ensure_first_superadmin(
         return
     async with session_factory() as session:
         accounts = AccountService(session)
-        if await accounts.repo.user_by_email(email.strip().lower()) is None:
+        if await accounts.repo.user_by_email(email_key(email)) is None:
             data = AccountCreate(email=email, password=password, full_name="Superadmin")
             await accounts.create_user(data, "superadmin")
             logger.info("created the first superadmin %s", email)

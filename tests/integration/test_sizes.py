@@ -36,8 +36,10 @@ async def _post_both_ways(api: Api, path: str, body: object, token: str) -> list
     for content in (raw, chunked()):
         response = await api.client.post(path, content=content, headers=headers)
         if response.status_code == 422:
-            assert "extra_data" in response.text or "title" in response.text or (
-                "message" in response.text
+            assert (
+                "extra_data" in response.text
+                or "title" in response.text
+                or ("message" in response.text)
             ), response.text
         statuses.append(response.status_code)
     return statuses
