@@ -48,7 +48,15 @@ def serve(
         _print_demo(asyncio.run(_demo(settings)), host, port)
     # log_config=None: uvicorn logs through the handler configure_logging_from set up.
     app = create_app(settings)
-    run(app, host, port, settings.log_level.lower(), workers=workers, log_config=None)
+    run(
+        app,
+        host,
+        port,
+        settings.log_level.lower(),
+        workers=workers,
+        log_config=None,
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
 
 
 @cli.command("create-superadmin")

@@ -62,6 +62,12 @@ def from_session_cookie(connection: HTTPConnection, settings: Settings) -> Princ
     return principal
 
 
+def client_address(connection: HTTPConnection) -> str | None:
+    """The client's address: the socket's, or what a proxy of TRUSTED_PROXIES says in
+    X-Forwarded-For (uvicorn's proxy headers middleware rewrites `client` for those only)."""
+    return connection.client.host if connection.client is not None else None
+
+
 def check_origin(connection: HTTPConnection, settings: Settings) -> None:
     """A browser's cross-origin form may not sign anyone in (login CSRF): when an Origin is
     sent, it must be this server's own or one of CORS_ORIGINS. Non-browser clients send none."""

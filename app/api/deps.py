@@ -93,8 +93,8 @@ StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
 
 
-async def get_account_service(session: SessionDep) -> AccountService:
-    return AccountService(session)
+async def get_account_service(request: Request, session: SessionDep) -> AccountService:
+    return AccountService(session, request.app.state.limiter)
 
 
 async def get_notification_service(request: Request, session: SessionDep) -> NotificationService:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from functools import lru_cache
@@ -75,6 +76,17 @@ class Settings(BaseSettings):
     # Stats requests per caller and window: a dashboard polling every second uses a tenth.
     limit_stats_requests: int = Field(default=600, ge=0)
     limit_stats_window: float = Field(default=60, gt=0)
+    # Failed logins (POST /auth/login, /auth/session) per account and per client address, and
+    # registrations per client address, each per LIMIT_AUTH_WINDOW seconds; past one, 429
+    # even for the right password. The client address is the socket's, or the one a proxy
+    # of TRUSTED_PROXIES puts in X-Forwarded-For.
+    limit_login_failures: int = Field(default=10, ge=0)
+    limit_login_failures_per_address: int = Field(default=50, ge=0)
+    limit_registrations_per_address: int = Field(default=20, ge=0)
+    limit_auth_window: float = Field(default=300, gt=0)
+    # Addresses or networks (comma separated) whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed (uvicorn's forwarded_allow_ips): the proxy in front, and nothing else.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Largest `extra_data` of a notification, serialized (422 past it): every stored byte is
@@ -88,6 +100,16 @@ class Settings(BaseSettings):
             value = [part for part in value.replace(" ", ",").split(",") if part]
         if isinstance(value, list):
             return [str(origin).rstrip("/") for origin in value]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad one
         return value
 
     @model_validator(mode="after")

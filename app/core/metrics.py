@@ -38,6 +38,9 @@ LIMITS = (
     "streams_per_principal",
     "streams_per_salon",
     "stream_opens",
+    "login_failures_per_account",
+    "login_failures_per_address",
+    "registrations_per_address",
     "stats_requests",
     "body_size",
 )

@@ -20,6 +20,10 @@ class LimitStore(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> float:
         """Count one hit on `key`: 0 within `limit` per window, else seconds until it resets."""
 
+    async def blocked(self, key: str, limit: int) -> float:
+        """Without counting: seconds until `key`'s window ends if it holds `limit` hits or
+        more, else 0."""
+
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         """Take a slot named `lease` in every (key, limit) at once, or none: None when taken,
         else the index of the first key already at its limit."""

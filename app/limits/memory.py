@@ -31,6 +31,11 @@ class MemoryLimitStore:
         self._windows[key] = (ends, count + 1)
         return 0.0 if count < limit else ends - now
 
+    async def blocked(self, key: str, limit: int) -> float:
+        now = time.monotonic()
+        ends, count = self._windows.get(key, (0.0, 0))
+        return ends - now if ends > now and count >= limit else 0.0
+
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         for index, (key, limit) in enumerate(slots):
             if len(self._slots.get(key, ())) >= limit:

@@ -137,6 +137,18 @@ class RedisLimitStore:
     async def hit(self, key: str, limit: int, window: float) -> float:
         return (await self.admit(Rate(key, limit, window), "", []))[0]
 
+    async def blocked(self, key: str, limit: int) -> float:
+        if self._redis is None:
+            raise LimitStoreError("the limit store is not started")
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self.key(key))
+                pipe.pttl(self.key(key))
+                count, left_ms = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise LimitStoreError(str(exc)) from exc
+        return int(left_ms) / 1000 if count is not None and int(count) >= limit else 0.0
+
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         return (await self.admit(None, lease, slots))[1]
 

@@ -18,6 +18,7 @@ from app.schemas.account import AccountCreate, ServiceCreate
 from app.schemas.common import is_storable
 from app.services import policy
 from app.services.errors import Conflict, NotAuthenticated, NotFound
+from app.services.limits import Limiter
 
 
 def issue_token(
@@ -48,16 +49,24 @@ def issue_access_token(user: User, settings: Settings) -> str:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, limiter: Limiter | None = None) -> None:
+        """`limiter`: the sign-in and registration throttles (none from the command line)."""
         self.session = session
         self.repo = AccountRepository(session)
+        self.limiter = limiter
 
-    async def authenticate(self, email: str, password: str) -> User:
+    async def authenticate(self, email: str, password: str, address: str | None = None) -> User:
+        """The account of this email and password; LimitExceeded after too many failures of
+        the account or of the client `address`, NotAuthenticated for a wrong pair."""
         email = email_key(email)
+        if self.limiter is not None:
+            await self.limiter.check_login(email, address)
         # An email no account can have (a NUL, say) is a wrong login, not a database error.
         user = await self.repo.user_by_email(email) if is_storable(email) else None
         ok = await verify_password_off_loop(password, user.password_hash if user else None)
         if user is None or not ok:
+            if self.limiter is not None:
+                await self.limiter.count_login_failure(email, address)
             raise NotAuthenticated("incorrect email or password")
         return user
 
@@ -89,7 +98,9 @@ class AccountService:
             raise Conflict(f"an account with email {email} already exists") from exc
         return user
 
-    async def register_customer(self, data: AccountCreate) -> User:
+    async def register_customer(self, data: AccountCreate, address: str | None = None) -> User:
+        if self.limiter is not None:
+            await self.limiter.registration(address)
         return await self.create_user(data, "customer")
 
     async def create_admin(self, principal: Principal, salon_id: int, data: AccountCreate) -> User:

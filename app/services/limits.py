@@ -8,6 +8,7 @@ a Redis outage must not refuse every stream while the rest of the service still 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import secrets
@@ -29,7 +30,19 @@ STREAMS_PER_SALON = "streams_per_salon"
 STREAM_OPENS = "stream_opens"
 STATS_REQUESTS = "stats_requests"
 BODY_SIZE = "body_size"
-LIMIT_NAMES = (STREAMS_PER_PRINCIPAL, STREAMS_PER_SALON, STREAM_OPENS, STATS_REQUESTS, BODY_SIZE)
+LOGIN_FAILURES = "login_failures_per_account"
+LOGIN_FAILURES_PER_ADDRESS = "login_failures_per_address"
+REGISTRATIONS_PER_ADDRESS = "registrations_per_address"
+LIMIT_NAMES = (
+    STREAMS_PER_PRINCIPAL,
+    STREAMS_PER_SALON,
+    STREAM_OPENS,
+    STATS_REQUESTS,
+    BODY_SIZE,
+    LOGIN_FAILURES,
+    LOGIN_FAILURES_PER_ADDRESS,
+    REGISTRATIONS_PER_ADDRESS,
+)
 # A slot frees when one of the principal's streams ends, which no one can foretell: a hint.
 STREAM_SLOT_RETRY_AFTER = 5.0
 
@@ -119,6 +132,46 @@ class Limiter:
             s.limit_stats_window,
         )
 
+    async def check_login(self, account: str, address: str | None) -> None:
+        """LimitExceeded if the account or the address has failed too often of late: then
+        even the right password is refused, so guessing on past the limit learns nothing."""
+        for name, rate in self._login_rates(account, address):
+            try:
+                wait = await self.store.blocked(rate.key, rate.limit)
+            except LimitStoreError as exc:
+                logger.warning("%s limit not checked (store unavailable): %s", name, exc)
+                continue
+            if wait > 0:
+                raise _rate_exceeded(name, rate, wait)
+
+    async def count_login_failure(self, account: str, address: str | None) -> None:
+        for name, rate in self._login_rates(account, address):
+            try:
+                await self.store.hit(*rate)
+            except LimitStoreError as exc:
+                logger.warning("%s not counted (store unavailable): %s", name, exc)
+
+    async def registration(self, address: str | None) -> None:
+        """Count a registration from `address`; LimitExceeded past the limit."""
+        s = self.settings
+        if address is not None:
+            key = f"registrations:address:{address}"
+            limit, window = s.limit_registrations_per_address, s.limit_auth_window
+            await self._rate(REGISTRATIONS_PER_ADDRESS, key, limit, window)
+
+    def _login_rates(self, account: str, address: str | None) -> list[tuple[str, Rate]]:
+        s = self.settings
+        rates = []
+        if s.limit_login_failures:
+            # Hashed: the key's length is ours, whatever was typed as the email.
+            digest = hashlib.sha256(account.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            key = f"login-failures:account:{digest}"
+            rates.append((LOGIN_FAILURES, Rate(key, s.limit_login_failures, s.limit_auth_window)))
+        if address is not None and s.limit_login_failures_per_address:
+            limit, key = s.limit_login_failures_per_address, f"login-failures:address:{address}"
+            rates.append((LOGIN_FAILURES_PER_ADDRESS, Rate(key, limit, s.limit_auth_window)))
+        return rates
+
     async def _rate(self, name: str, key: str, limit: int, window: float) -> None:
         if not limit:
             return
@@ -146,4 +199,7 @@ _STREAM_DETAIL = {
 _RATE_DETAIL = {
     STREAM_OPENS: "streams opened too often",
     STATS_REQUESTS: "stats requested too often",
+    LOGIN_FAILURES: "too many failed sign-ins for this account",
+    LOGIN_FAILURES_PER_ADDRESS: "too many failed sign-ins from this address",
+    REGISTRATIONS_PER_ADDRESS: "too many registrations from this address",
 }

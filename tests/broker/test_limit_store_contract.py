@@ -37,6 +37,18 @@ async def test_a_window_admits_its_limit_then_says_how_long_to_wait(store: Limit
     assert await store.hit("k", 3, 0.5) == 0.0  # a new window
 
 
+async def test_blocked_tells_a_full_window_without_counting(store: LimitStore) -> None:
+    assert await store.blocked("k", 2) == 0.0  # no window yet
+    assert await store.hit("k", 2, 0.5) == 0.0
+    assert await store.blocked("k", 2) == 0.0  # one hit of two
+    assert await store.blocked("k", 2) == 0.0  # asking did not count
+    assert await store.hit("k", 2, 0.5) == 0.0
+    wait = await store.blocked("k", 2)
+    assert 0 < wait <= 0.5
+    await asyncio.sleep(wait + 0.05)
+    assert await store.blocked("k", 2) == 0.0  # the window ended
+
+
 async def test_slots_are_taken_in_every_key_or_none(store: LimitStore) -> None:
     assert await store.acquire("a", [("user:1", 2), ("salon:1", 2)]) is None
     assert await store.acquire("b", [("user:2", 2), ("salon:1", 2)]) is None

@@ -40,6 +40,8 @@ def instance_env(broker_url: str = REDIS_URL, **overrides: str) -> dict[str, str
         "SSE_DRAIN_SECONDS": "0.3",
         # The tests poll the stats far more often than a dashboard would.
         "LIMIT_STATS_REQUESTS": "0",
+        "LIMIT_REGISTRATIONS_PER_ADDRESS": "0",
+        "LIMIT_LOGIN_FAILURES_PER_ADDRESS": "0",
     }
     env.update(overrides)
     return env

@@ -49,6 +49,10 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         "LOG_LEVEL": "info",
         # Tests poll the stats in tight loops; the limits are tested in test_limits.py.
         "LIMIT_STATS_REQUESTS": "0",
+        # Every test signs up and in from 127.0.0.1; the address throttles are tested in
+        # test_auth_throttles.py (the per-account one stays on: accounts are each test's own).
+        "LIMIT_REGISTRATIONS_PER_ADDRESS": "0",
+        "LIMIT_LOGIN_FAILURES_PER_ADDRESS": "0",
     }
     env.update(overrides)
     return env

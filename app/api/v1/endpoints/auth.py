@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from app.api import credentials
 from app.api.deps import AccountServiceDep, CurrentPrincipal, SettingsDep
 from app.schemas.account import AccountCreate, TokenPublic, UserPublic
 from app.services.accounts import issue_access_token
@@ -14,17 +15,19 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post("/login", response_model=TokenPublic)
 async def login(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     accounts: AccountServiceDep,
     settings: SettingsDep,
 ) -> TokenPublic:
-    user = await accounts.authenticate(form.username, form.password)
+    address = credentials.client_address(request)
+    user = await accounts.authenticate(form.username, form.password, address)
     return TokenPublic(access_token=issue_access_token(user, settings))
 
 
 @router.post("/register", response_model=UserPublic, status_code=201)
-async def register(data: AccountCreate, accounts: AccountServiceDep) -> object:
-    return await accounts.register_customer(data)
+async def register(request: Request, data: AccountCreate, accounts: AccountServiceDep) -> object:
+    return await accounts.register_customer(data, credentials.client_address(request))
 
 
 @router.get("/me", response_model=UserPublic)

@@ -33,7 +33,9 @@ async def sign_in(
 ) -> object:
     """Sign in with the login form; the answer sets the session cookie and names the user."""
     credentials.check_origin(request, settings)
-    user = await accounts.authenticate(form.username, form.password)
+    user = await accounts.authenticate(
+        form.username, form.password, credentials.client_address(request)
+    )
     lifetime = timedelta(minutes=settings.session_expire_minutes)
     token = issue_token(
         settings,
