@@ -147,10 +147,16 @@ def _problem(item: NotificationCreate, salons: set[int], users: dict[int, Accoun
         if salon_id is None or recipient_id is None:
             return "a user notification needs salon_id and recipient_id"
         if users.get(recipient_id) != ("admin", salon_id):
-            return f"user {recipient_id} is not an admin of salon {salon_id}"
+            return no_such_recipient(kind, recipient_id)
     else:
         if recipient_id is None:
             return "a customer notification needs recipient_id"
         if users.get(recipient_id, ("", None))[0] != "customer":
-            return f"customer {recipient_id} does not exist"
+            return no_such_recipient(kind, recipient_id)
     return None
+
+
+def no_such_recipient(kind: str, recipient_id: int) -> str:
+    """One answer whoever the id is (another salon's admin, a superadmin, a customer where an
+    admin was meant, nobody): the reason would tell an admin who has which id."""
+    return f"no such recipient: {kind} {recipient_id}"
