@@ -173,3 +173,31 @@ async def test_a_stream_through_nginx_survives_the_loss_of_an_instance(
 
     assert follower.connections == 2
     assert_exactly_once_in_order(follower.ids, created, "the client behind nginx")
+
+
+async def test_nginx_logs_requests_without_their_query_strings(api: Api, deployment) -> None:
+    """A stream token in `?token=` reaches the instance but not nginx's access log."""
+    _instances, nginx = deployment
+    customer = await api.register_customer()
+    async with httpx.AsyncClient(base_url=nginx.base_url, timeout=10) as http:
+        minted = await http.post(f"{API}/notifications/stream-token", headers=customer.headers)
+        stream_token = expect(minted, 200).json()["token"]
+        marker = "secret-marker-in-a-query"
+        for path in (f"{API}/auth/me?note={marker}", "/api/v1/nowhere?x=" + marker):
+            await http.get(path, headers=customer.headers)
+        async with http.stream(
+            "GET", f"{API}/notifications/customer/stream", params={"token": stream_token}
+        ) as stream:
+            assert stream.status_code == 200
+    access_log = nginx.dir / "salon-access.log"
+
+    def logged() -> str:
+        return access_log.read_text(errors="replace") if access_log.exists() else ""
+
+    async def stream_logged() -> bool:  # nginx writes a request's line when it ends
+        return f"{API}/notifications/customer/stream" in logged()
+
+    await wait_until(stream_logged, 5, "the stream's request is in the access log")
+    text = logged()
+    assert f"GET {API}/auth/me HTTP/1.1" in text, text
+    assert stream_token not in text and marker not in text and "?" not in text, text

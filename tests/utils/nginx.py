@@ -25,6 +25,7 @@ DEPLOY_CONF = REPO_ROOT / "deploy" / "nginx.conf"
 UPSTREAM_BLOCK = re.compile(r"^upstream\s+salon_backend\s*\{\n(?P<body>.*?)^\}", re.M | re.S)
 UPSTREAM_SERVER = re.compile(r"^(?P<head>\s*server\s+)(?P<address>[^\s;]+)", re.M)
 LISTEN = re.compile(r"^(?P<head>\s*listen\s+)[^;]+;", re.M)
+ACCESS_LOG = re.compile(r"^(?P<head>\s*access_log\s+)(?P<path>/[^\s;]+)", re.M)
 
 MAIN_CONF = """\
 {user}worker_processes 1;
@@ -48,8 +49,11 @@ class NginxError(RuntimeError):
     """nginx is missing, refused the configuration, or did not listen in time."""
 
 
-def site_config(upstreams: Sequence[str], listen: str, source: Path = DEPLOY_CONF) -> str:
-    """The deployment file with its upstream servers and its `listen` replaced."""
+def site_config(
+    upstreams: Sequence[str], listen: str, source: Path = DEPLOY_CONF, logs: Path | None = None
+) -> str:
+    """The deployment file with its upstream servers, its `listen` and (into `logs`) its
+    access log's directory replaced."""
     text = source.read_text()
     block = UPSTREAM_BLOCK.search(text)
     if block is None:
@@ -66,6 +70,8 @@ def site_config(upstreams: Sequence[str], listen: str, source: Path = DEPLOY_CON
     text, count = LISTEN.subn(lambda m: f"{m['head']}{listen};", text)
     if count != 1:
         raise NginxError(f"{source}: expected one `listen` directive, found {count}")
+    if logs is not None:
+        text = ACCESS_LOG.sub(lambda m: f"{m['head']}{logs / Path(m['path']).name}", text)
     return text
 
 
@@ -113,7 +119,7 @@ class NginxProcess:
     def write_config(self) -> None:
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers may then read DIR
         (self.dir / "nginx.conf").write_text(MAIN_CONF.format(user=user, dir=self.dir))
-        site = site_config(self.upstreams, f"127.0.0.1:{self.port}", self.source)
+        site = site_config(self.upstreams, f"127.0.0.1:{self.port}", self.source, self.dir)
         (self.dir / "salon.conf").write_text(site)
 
     def start(self, timeout: float = 10.0) -> NginxProcess:
