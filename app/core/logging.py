@@ -37,6 +37,16 @@ _URL_TOKEN = re.compile(r"(?i)\b((?:access_|stream_)?token=)[^&\s\"',;]+")
 QUIET_LIBRARIES = ("sqlalchemy", "aiosqlite", "asyncpg", "multipart", "python_multipart")
 # Shorter "secrets" would mask ordinary words; real keys and passwords are longer.
 MIN_SECRET_LENGTH = 8
+# Control characters (C0, DEL, C1): from a request path, an ANSI escape would recolour or
+# rewrite the operator's terminal; each is written as an escape sequence instead.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: _NAMED.get(m[0]) or f"\\x{ord(m[0]):02x}", text)
 
 
 class Redactor:
@@ -103,13 +113,31 @@ class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [_timestamp(record), record.levelname, f"{record.name}:", record.getMessage()]
         parts += [f"{k}={_plain(v)}" for k, v in event_fields(record).items()]
-        # One line per event: a newline in a message (user input, say) can't forge another.
-        line = " ".join(parts).replace("\r", "\\r").replace("\n", "\\n")
+        # One line per event: a newline in a message (user input, say) can't forge another,
+        # nor can an escape sequence reach the terminal.
+        line = escape_controls(" ".join(parts))
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + _escape_lines(self.formatException(record.exc_info))
         if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
+            line += "\n" + _escape_lines(self.formatStack(record.stack_info))
         return self.redact(line)
+
+
+def _escape_lines(text: str) -> str:
+    return "\n".join(escape_controls(line) for line in text.split("\n"))
+
+
+class HideQueryStrings(logging.Filter):
+    """uvicorn logs a WebSocket's path with its query string (`"WebSocket /ws?token=..."`):
+    the query is dropped from uvicorn's records, whatever it holds."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
 
 
 def _plain(value: object) -> str:
@@ -130,6 +158,7 @@ def configure_logging(level: str, fmt: LogFormat, secrets: Iterable[str | None] 
     redact = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redact) if fmt == "json" else PlainFormatter(redact))
+    handler.addFilter(HideQueryStrings())
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)

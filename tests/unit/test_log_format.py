@@ -62,3 +62,9 @@ def test_plain_lines_are_one_line_per_event_whatever_the_message_holds() -> None
     )
     assert "\n" not in line
     assert line.endswith('refused GET /a\\nINFO forged line status=404 reason="no such thing"')
+
+
+def test_plain_lines_escape_terminal_control_characters() -> None:
+    formatter = PlainFormatter(Redactor())
+    line = formatter.format(record("refused %s", "GET /\x1b[2J\x1b[31mred\x07\x9b"))
+    assert line.endswith("refused GET /\\x1b[2J\\x1b[31mred\\x07\\x9b")
