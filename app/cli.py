@@ -8,7 +8,8 @@ import shlex
 import typer
 from pydantic import ValidationError
 
-from app.core.config import Settings, get_settings
+from app.broker import missing_extra
+from app.core.config import Settings, get_settings, weak_secret_key
 from app.core.logging import configure_logging_from
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
@@ -40,6 +41,12 @@ def serve(
 
     settings = get_settings()
     configure_logging_from(settings)
+    refusal = missing_extra(settings.broker_url) or (None if demo else weak_secret_key(settings))
+    if refusal is not None:
+        typer.echo(refusal, err=True)
+        raise typer.Exit(2)
+    if demo and weak_secret_key(settings):
+        typer.echo("--demo: SECRET_KEY is too short for anything but a demo", err=True)
     if workers > 1 and not settings.broker_url.startswith(("redis://", "rediss://")):
         typer.echo("--workers needs BROKER_URL=redis://...: each worker is an instance", err=True)
         raise typer.Exit(2)

@@ -13,7 +13,7 @@ from app.api.cors import install_cors
 from app.api.direct_streams import DirectStreams
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.fast_streams import SalonAPI
-from app.api.middleware import BodySizeLimit
+from app.api.middleware import BodySizeLimit, RelativeRedirects
 from app.api.streams import StreamOpener
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_request_body_bytes, metrics=app.state.metrics
     )
+    app.add_middleware(RelativeRedirects)
     install_cors(app, settings)
     mount_web(app)
     app.include_router(health.router)

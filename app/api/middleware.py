@@ -7,6 +7,8 @@ BodyTooLarge, which the exception handlers turn into the same 413.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import BodyTooLarge, refusal
@@ -54,3 +56,34 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class RelativeRedirects:
+    """Redirects name a path, not a host. Starlette's trailing-slash redirect writes the
+    request's Host header into `Location`, so a forged Host (a poisoned cache, a link in a
+    log) would send the client elsewhere; the client resolves a path against the URL it
+    asked for, which is all a same-site redirect needs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_relative(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message["headers"] = [
+                    (name, _path_only(value) if name == b"location" else value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_relative)
+
+
+def _path_only(location: bytes) -> bytes:
+    parts = urlsplit(location.decode("latin-1"))
+    path = "/" + parts.path.lstrip("/")  # never `//host`, which would name a host again
+    return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")

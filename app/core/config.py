@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = ".salon-secret"
+# HS256 keys shorter than its 256-bit output can be brute-forced offline from one token.
+MIN_SECRET_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -119,13 +122,29 @@ class Settings(BaseSettings):
         return self
 
 
+def weak_secret_key(settings: Settings) -> str | None:
+    """Why SECRET_KEY can't sign tokens outside a demo, or None when it can."""
+    size = len(settings.secret_key.encode())
+    if size < MIN_SECRET_KEY_BYTES:
+        return (
+            f"SECRET_KEY is {size} bytes; at least {MIN_SECRET_KEY_BYTES} are needed "
+            "(unset it to have one generated, or: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
+        )
+    return None
+
+
 def _load_or_create_secret(path: Path) -> str:
-    """Keep one generated key per working directory so tokens survive restarts."""
-    if path.exists():
-        return path.read_text().strip()
+    """Keep one generated key per working directory so tokens survive restarts. The file is
+    created readable by its owner only from the start (no moment of 0644 before a chmod),
+    and only if absent: of two processes starting at once, both end up with the one key."""
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     logger.warning("SECRET_KEY is not set: generated one and stored it in %s", path.resolve())
     return key
 

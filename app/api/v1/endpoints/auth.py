@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api import credentials
@@ -16,12 +16,14 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post("/login", response_model=TokenPublic)
 async def login(
     request: Request,
+    response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     accounts: AccountServiceDep,
     settings: SettingsDep,
 ) -> TokenPublic:
     address = credentials.client_address(request)
     user = await accounts.authenticate(form.username, form.password, address)
+    response.headers["Cache-Control"] = "no-store"  # a credential: no cache may keep it
     return TokenPublic(access_token=issue_access_token(user, settings))
 
 

@@ -19,14 +19,15 @@ router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 0.8
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get(
+@router.api_route(
     "/readyz",
+    methods=["GET", "HEAD"],
     responses={
         200: {"description": "Ready: the database and the broker answer"},
         503: {"description": "Not ready: a dependency is down, or the server is stopping"},
@@ -57,8 +58,9 @@ async def _check(probe: Callable[[], Awaitable[Any]]) -> bool:
         return False
 
 
-@router.get(
+@router.api_route(
     "/metrics",
+    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
