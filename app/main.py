@@ -33,10 +33,12 @@ from app.services.limits import Limiter
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.retention import RetentionJob
+from app.services.revocations import Revocations
 from app.services.writer import NotificationWriter
 
 NOTIFICATIONS_CHANNEL = "notifications"
 PRESENCE_CHANNEL = "presence"
+REVOCATIONS_CHANNEL = "revocations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,12 +71,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.writer = NotificationWriter(session_factory, publisher)
         limiter = Limiter(create_limit_store(settings.broker_url, settings.broker_prefix), settings)
         state.limiter = limiter
-        state.streams = StreamOpener(manager, settings, session_factory, limiter)
+        longest = 60 * max(
+            settings.access_token_expire_minutes,
+            settings.session_expire_minutes,
+            settings.stream_token_expire_minutes,
+        )
+        revocations = Revocations(
+            session_factory, broker, REVOCATIONS_CHANNEL, settings.catch_up_interval, longest
+        )
+        revocations.listen(state.writer.routing.forget_user)
+        revocations.listen(manager.end_revoked)
+        state.revocations = revocations
+        state.streams = StreamOpener(manager, settings, session_factory, revocations, limiter)
         state.direct_streams = DirectStreams(state.streams)
         state.shutting_down = False
         drain_on_signal = DrainOnSignal(app)
         # Started in this order and stopped in the reverse one.
-        parts: tuple[Any, ...] = (broker, limiter, manager, sequencer, presence, retention)
+        parts: tuple[Any, ...] = (
+            broker,
+            limiter,
+            revocations,
+            manager,
+            sequencer,
+            presence,
+            retention,
+        )
         for part in parts:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)

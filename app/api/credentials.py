@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from app.core.config import Settings
 from app.core.security import ACCESS, SESSION, STREAM, InvalidToken, Principal, decode_token
 from app.services.errors import NotAuthenticated, PermissionDenied
+from app.services.revocations import Revocations
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Cookie-authenticated requests that change something must carry this header: a page of
@@ -30,16 +31,20 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def from_bearer(token: str, settings: Settings, *, stream_token_ok: bool = False) -> Principal:
+def from_bearer(
+    token: str, settings: Settings, revocations: Revocations, *, stream_token_ok: bool = False
+) -> Principal:
     """An access token (or, on the streams, also a stream token) from the Authorization header."""
     kinds = (ACCESS, STREAM) if stream_token_ok else (ACCESS,)
-    return _decode(token, settings, kinds, "invalid or expired token")
+    return _decode(token, settings, revocations, kinds, "invalid or expired token")
 
 
-def from_url_token(token: str, settings: Settings) -> Principal:
+def from_url_token(token: str, settings: Settings, revocations: Revocations) -> Principal:
     """`?token=` on a stream: a stream token only; an access token there is refused."""
     try:
-        return decode_token(token, secret=settings.secret_key, token_type=STREAM)
+        return unrevoked(
+            decode_token(token, secret=settings.secret_key, token_type=STREAM), revocations
+        )
     except InvalidToken as exc:
         if _is_valid(token, settings, ACCESS):
             raise NotAuthenticated(
@@ -49,13 +54,15 @@ def from_url_token(token: str, settings: Settings) -> Principal:
         raise NotAuthenticated("invalid or expired stream token") from exc
 
 
-def from_session_cookie(connection: HTTPConnection, settings: Settings) -> Principal | None:
-    """The principal of the session cookie, None without one; 401 if it is bad or expired,
-    403 if it would change something without the CSRF header."""
+def from_session_cookie(
+    connection: HTTPConnection, settings: Settings, revocations: Revocations
+) -> Principal | None:
+    """The principal of the session cookie, None without one; 401 if it is bad, expired or
+    signed out, 403 if it would change something without the CSRF header."""
     cookie = connection.cookies.get(settings.session_cookie_name)
     if cookie is None:
         return None
-    principal = _decode(cookie, settings, (SESSION,), "invalid or expired session")
+    principal = _decode(cookie, settings, revocations, (SESSION,), "invalid or expired session")
     method = connection.scope.get("method", "GET")
     if method not in SAFE_METHODS and CSRF_HEADER.lower() not in connection.headers:
         raise PermissionDenied(f"a request signed in by cookie must send the {CSRF_HEADER} header")
@@ -80,12 +87,25 @@ def check_origin(connection: HTTPConnection, settings: Settings) -> None:
     raise PermissionDenied(f"origin {origin[:100]!r} may not sign in here")
 
 
-def _decode(token: str, settings: Settings, kinds: tuple[str, ...], detail: str) -> Principal:
+def unrevoked(principal: Principal, revocations: Revocations) -> Principal:
+    """The principal, unless its credential was revoked (signed out, logged out everywhere,
+    its account deleted or changed): then InvalidToken."""
+    if revocations.is_revoked(principal):
+        raise InvalidToken("credential revoked")
+    return principal
+
+
+def _decode(
+    token: str, settings: Settings, revocations: Revocations, kinds: tuple[str, ...], detail: str
+) -> Principal:
     for kind in kinds:
         try:
-            return decode_token(token, secret=settings.secret_key, token_type=kind)
+            principal = decode_token(token, secret=settings.secret_key, token_type=kind)
         except InvalidToken:
             continue
+        if revocations.is_revoked(principal):
+            break
+        return principal
     raise NotAuthenticated(detail)
 
 

@@ -32,6 +32,7 @@ from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
 from app.services.notification_service import NotificationCreator, NotificationService
+from app.services.revocations import Revocations
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -49,10 +50,10 @@ async def get_principal(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     """An access token in the Authorization header or, from the dashboard, the session cookie."""
-    settings = request.app.state.settings
+    settings, revocations = request.app.state.settings, request.app.state.revocations
     if token:
-        return credentials.from_bearer(token, settings)
-    principal = credentials.from_session_cookie(request, settings)
+        return credentials.from_bearer(token, settings, revocations)
+    principal = credentials.from_session_cookie(request, settings, revocations)
     if principal is None:
         raise NotAuthenticated("not authenticated")
     return principal
@@ -71,15 +72,19 @@ async def get_stream_principal(
 ) -> Principal:
     """Who opens a stream: the Authorization header (access or stream token), `?token=`
     (stream tokens only), or the session cookie."""
-    settings = request.app.state.settings
+    settings, revocations = request.app.state.settings, request.app.state.revocations
     if bearer:
-        return credentials.from_bearer(bearer, settings, stream_token_ok=True)
+        return credentials.from_bearer(bearer, settings, revocations, stream_token_ok=True)
     if token is not None:
-        return credentials.from_url_token(token, settings)
-    principal = credentials.from_session_cookie(request, settings)
+        return credentials.from_url_token(token, settings, revocations)
+    principal = credentials.from_session_cookie(request, settings, revocations)
     if principal is None:
         raise NotAuthenticated("not authenticated")
     return principal
+
+
+async def get_revocations(request: Request) -> Revocations:
+    return request.app.state.revocations  # type: ignore[no-any-return]
 
 
 async def get_manager(request: Request) -> NotificationManager:
@@ -91,6 +96,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
+RevocationsDep = Annotated[Revocations, Depends(get_revocations)]
 
 
 async def get_account_service(request: Request, session: SessionDep) -> AccountService:

@@ -56,7 +56,7 @@ async def answer_create(app: SalonAPI, scope: Scope, receive: Receive, send: Sen
     except ClientDisconnect:
         return  # the client left
     try:
-        principal = credentials.from_bearer(bearer, state.settings)
+        principal = credentials.from_bearer(bearer, state.settings, state.revocations)
         data = model.model_validate_json(body)
     except (DomainError, ValidationError):
         await app.answer_with_fastapi(scope, _replaying(body, receive), send)

@@ -78,9 +78,11 @@ def parse_stream_request(
         bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
         settings = streams.settings
         if bearer is not None:
-            principal = credentials.from_bearer(bearer, settings, stream_token_ok=True)
+            principal = credentials.from_bearer(
+                bearer, settings, streams.revocations, stream_token_ok=True
+            )
         elif "token" in query:
-            principal = credentials.from_url_token(query["token"], settings)
+            principal = credentials.from_url_token(query["token"], settings, streams.revocations)
         else:
             return None
         last_event_id = headers.get(b"last-event-id")

@@ -21,6 +21,7 @@ from app.services import policy
 from app.services.errors import BadRequest, InvalidRequest
 from app.services.limits import Limiter
 from app.services.replay import replay
+from app.services.revocations import Revocations
 
 # Query values are bounded so that a URL carrying all of them, percent-encoded, stays well
 # under what the HTTP server reads (64 KiB): past that it answers 400 itself, not as JSON.
@@ -67,11 +68,13 @@ class StreamOpener:
         manager: NotificationManager,
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
+        revocations: Revocations,
         limiter: Limiter | None = None,
     ) -> None:
         self.manager = manager
         self.settings = settings
         self.session_factory = session_factory
+        self.revocations = revocations
         self.limiter = limiter
 
     def subscribe(

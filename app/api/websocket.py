@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.api import credentials
 from app.api.errors import note_refusal
 from app.api.streaming import Replay, pump, replay_then_go_live, transport_abort
 from app.core.notification_manager import NotificationManager, Subscription
@@ -92,7 +93,9 @@ async def _authenticate(websocket: WebSocket) -> Principal | None:
             if not isinstance(first, dict) or first.get("type") != "auth":
                 raise InvalidToken("expected an auth message first")
             token = str(first.get("token", ""))
-        return decode_token(token, secret=websocket.app.state.settings.secret_key)
+        state = websocket.app.state
+        principal = decode_token(token, secret=state.settings.secret_key)
+        return credentials.unrevoked(principal, state.revocations)
     except (InvalidToken, TimeoutError, ValueError, KeyError):
         with suppress(Exception):
             await websocket.close(code=CLOSE_UNAUTHORIZED, reason="invalid or expired token")

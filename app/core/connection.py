@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 import orjson
 
 Kind = Literal["admin", "customer"]
-CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired"]
+CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired", "revoked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,9 @@ class Subscription:
     salon_filter: int | None = None  # a customer's choice of one salon
     types: frozenset[str] | None = None
     min_priority: int = 0
+    # The credential it was opened with, so that revoking that credential ends it.
+    issued_at: float = 0.0
+    sid: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "admin" and self.salon_id is None:

@@ -104,6 +104,16 @@ class NotificationManager:
         if connection in self._connections:
             self._remove(connection)
 
+    def end_revoked(self, user_id: int, sid: str | None, revoked_at: float) -> None:
+        """End the user's streams opened with a revoked credential: the session `sid`'s, or
+        (sid None) every one issued before `revoked_at`. Their clients reconnect and are
+        refused."""
+        connections = (*self._admins_by_user.get(user_id, ()), *self._customers.get(user_id, ()))
+        for connection in connections:
+            sub = connection.subscription
+            if (sub.sid == sid) if sid is not None else (sub.issued_at < revoked_at):
+                connection.close("revoked")
+
     def deliver(self, route: Route, frame: bytes) -> int:
         """Push one notification's frame to its local recipients; returns how many."""
         count = 0

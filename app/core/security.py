@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import binascii
+import math
 import re
+import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -44,6 +46,8 @@ class Principal:
     role: Role
     salon_id: int | None
     expires_at: float
+    issued_at: float = 0.0  # seconds since the epoch, to the millisecond
+    sid: str | None = None  # the sign-in session a credential belongs to, when it has one
 
 
 def hash_password(password: str) -> str:
@@ -65,23 +69,34 @@ def create_token(
     secret: str,
     expires_in: timedelta,
     token_type: str = ACCESS,
+    sid: str | None = None,
 ) -> str:
-    now = datetime.now(UTC)
-    claims = {
+    now = time.time()
+    claims: dict[str, Any] = {
         "sub": str(user_id),
         "role": role,
         "salon_id": salon_id,
         "typ": token_type,
-        "iat": now,
-        "exp": now + expires_in,
+        # To the millisecond, rounded down: "issued before a revocation" is then exact for
+        # every credential issued before it (a whole second would spare some issued just
+        # before a logout, or refuse some issued just after).
+        "iat": math.floor(now * 1000) / 1000,
+        "exp": int(now + expires_in.total_seconds()),
     }
+    if sid is not None:
+        claims["sid"] = sid
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(12)
 
 
 # A compact JWS: three base64url segments. Checked by one regular expression, not character
 # by character in Python as PyJWT 2.15 does (a quarter of its decode time).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_TOKEN_CHARS = 4096
+MAX_SID_CHARS = 64
 _HS256 = HMACAlgorithm(HMACAlgorithm.SHA256)
 
 
@@ -134,7 +149,12 @@ def decode_token(token: str, *, secret: str, token_type: str = ACCESS) -> Princi
         raise InvalidToken("malformed salon_id")
     if role == "admin" and salon_id is None:
         raise InvalidToken("admin token without salon")
-    return Principal(user_id=int(sub), role=role, salon_id=salon_id, expires_at=exp)
+    sid = claims.get("sid")
+    if sid is not None and not (isinstance(sid, str) and 0 < len(sid) <= MAX_SID_CHARS):
+        raise InvalidToken("malformed sid")
+    return Principal(
+        user_id=int(sub), role=role, salon_id=salon_id, expires_at=exp, issued_at=iat, sid=sid
+    )
 
 
 def _seconds(claims: dict[str, Any], name: str, default: float | None = None) -> float:

@@ -29,8 +29,10 @@ def issue_token(
     salon_id: int | None,
     lifetime: timedelta,
     token_type: str = ACCESS,
+    sid: str | None = None,
 ) -> str:
-    """A token of `token_type` for this account, signed with the server's key."""
+    """A token of `token_type` for this account, signed with the server's key; `sid`: the
+    sign-in session it belongs to."""
     return create_token(
         user_id=user_id,
         role=role,
@@ -38,6 +40,7 @@ def issue_token(
         secret=settings.secret_key,
         expires_in=lifetime,
         token_type=token_type,
+        sid=sid,
     )
 
 

@@ -47,6 +47,8 @@ def stream_subscription(
         salon_filter=salon_filter if kind == "customer" else None,
         types=filter.types,
         min_priority=filter.min_rank,
+        issued_at=principal.issued_at,
+        sid=principal.sid,
     )
 
 

@@ -27,10 +27,12 @@ MAX_CACHED = 200_000  # accounts remembered; past it the cache starts over
 class RoutingCache:
     """Salons known to exist and users' (role, salon_id), as found in the database.
 
-    Only positive answers are kept, and they never go stale: nothing in the service deletes
-    a salon or a user, or changes a user's role or salon (accounts are created, never
-    edited). A negative answer is never kept: a customer who registered a second ago must
-    be accepted, so an unknown id is always looked up again. Per process; every instance
+    Only positive answers are kept. Nothing in the service deletes a salon or a user, or
+    changes a user's role or salon, but an operator may, in the database: a trigger then
+    records a revocation, and `forget_user` (called for every revocation of all of a
+    user's credentials, on every instance) drops what was known of them. A negative answer
+    is never kept: a customer who registered a second ago must be accepted, so an unknown
+    id is always looked up again. Per process; every instance
     fills its own from the shared database.
 
     Lookups of unknown ids are grouped like the writer's commits: while one query is in
@@ -66,6 +68,12 @@ class RoutingCache:
                 self._remember(*found)
                 round_.found.set_result(found)
         return await round_.found
+
+    def forget_user(self, user_id: int, sid: str | None, _revoked_at: float) -> None:
+        """A revocations listener: after a revocation of all of a user's credentials, their
+        account is looked up again (it may be gone, or of another role or salon)."""
+        if sid is None:
+            self.users.pop(user_id, None)
 
     def _remember(self, salons: set[int], users: dict[int, Account]) -> None:
         if len(self.salons) + len(salons) > self.max_size:

@@ -20,6 +20,8 @@ class User(Base):
     """An account: superadmin, admin of one salon, or customer."""
 
     __tablename__ = "users"
+    # Ids are never given twice (SQLite would reuse a deleted user's without AUTOINCREMENT).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api import credentials
-from app.api.deps import AccountServiceDep, CurrentPrincipal, SettingsDep
+from app.api.deps import AccountServiceDep, CurrentPrincipal, RevocationsDep, SettingsDep
+from app.api.v1.endpoints.session import clear_session_cookie
 from app.schemas.account import AccountCreate, TokenPublic, UserPublic
 from app.services.accounts import issue_access_token
 
@@ -30,6 +31,19 @@ async def login(
 @router.post("/register", response_model=UserPublic, status_code=201)
 async def register(request: Request, data: AccountCreate, accounts: AccountServiceDep) -> object:
     return await accounts.register_customer(data, credentials.client_address(request))
+
+
+@router.post("/logout-all", status_code=204)
+async def logout_all(
+    request: Request,
+    principal: CurrentPrincipal,
+    revocations: RevocationsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Revoke every credential of the caller issued until now, on every instance (access
+    tokens, session cookies, stream tokens; their streams end). The caller signs in again."""
+    await revocations.revoke_all(principal.user_id)
+    return clear_session_cookie(request, settings)
 
 
 @router.get("/me", response_model=UserPublic)

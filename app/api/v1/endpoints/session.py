@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api import credentials
-from app.api.deps import AccountServiceDep, SettingsDep
+from app.api.deps import AccountServiceDep, RevocationsDep, SettingsDep
 from app.core.config import Settings
-from app.core.security import SESSION
+from app.core.security import SESSION, InvalidToken, decode_token, new_session_id
 from app.schemas.account import UserPublic
 from app.services.accounts import issue_token
 
@@ -44,6 +44,7 @@ async def sign_in(
         salon_id=user.salon_id,
         lifetime=lifetime,
         token_type=SESSION,
+        sid=new_session_id(),  # what DELETE /auth/session revokes
     )
     response.set_cookie(
         settings.session_cookie_name,
@@ -59,8 +60,24 @@ async def sign_in(
 
 
 @router.delete("/session", status_code=204)
-async def sign_out(request: Request, settings: SettingsDep) -> Response:
-    """Sign out: the cookie is cleared (whether or not there was one)."""
+async def sign_out(
+    request: Request, settings: SettingsDep, revocations: RevocationsDep
+) -> Response:
+    """Sign out: the session is revoked on every instance (its cookie and the stream tokens
+    minted from it stop working, its streams end) and the cookie is cleared (whether or
+    not there was one)."""
+    cookie = request.cookies.get(settings.session_cookie_name)
+    if cookie is not None:
+        try:
+            principal = decode_token(cookie, secret=settings.secret_key, token_type=SESSION)
+        except InvalidToken:
+            pass  # nothing to revoke: a bad or expired cookie opens nothing
+        else:
+            await revocations.revoke_session(principal)
+    return clear_session_cookie(request, settings)
+
+
+def clear_session_cookie(request: Request, settings: Settings) -> Response:
     response = Response(status_code=204)
     response.delete_cookie(
         settings.session_cookie_name,

@@ -35,6 +35,7 @@ async def create_stream_token(
         salon_id=principal.salon_id,
         lifetime=lifetime,
         token_type=STREAM,
+        sid=principal.sid,  # signing out of the session revokes it too
     )
     response.headers["Cache-Control"] = "no-store"
     return StreamTokenPublic(token=token, expires_in=max(1, int(lifetime.total_seconds())))
