@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = NotificationManager(
             ping_interval=settings.sse_ping_interval,
             max_pending=settings.sse_max_pending_events,
+            max_pending_bytes=settings.sse_max_pending_bytes,
             metrics=app.state.metrics,
         )
         sequencer = DeliverySequencer(

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(default=3000, ge=0)
     # A client that leaves this many events unread is disconnected (it reconnects and catches up).
     sse_max_pending_events: int = Field(default=1000, ge=1)
+    # ...or this many bytes of them (1,000 notifications with big extra_data would be 16 MB).
+    sse_max_pending_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # On SIGTERM, open streams end spread over this many seconds (clients reconnect elsewhere).
     sse_drain_seconds: float = Field(default=5, ge=0)
     # How often each instance reads past its delivery cursor in the database, whatever the bus says.

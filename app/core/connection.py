@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 import orjson
 
 Kind = Literal["admin", "customer"]
+DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024
 CloseReason = Literal["client_gone", "slow_consumer", "shutdown", "expired", "revoked"]
 
 
@@ -93,10 +94,13 @@ class Connection:
 
     __slots__ = (
         "_held",
+        "_held_bytes",
         "_max_pending",
+        "_max_pending_bytes",
         "_notes",
         "_oldest",
         "_pending",
+        "_pending_bytes",
         "_waiter",
         "abort",
         "chunk_notes",
@@ -112,7 +116,11 @@ class Connection:
     )
 
     def __init__(
-        self, subscription: Subscription, max_pending: int, sink: Sink | None = None
+        self,
+        subscription: Subscription,
+        max_pending: int,
+        sink: Sink | None = None,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         self.subscription = subscription
         # A sink is woken instead of a waiting task, and takes the frames with `take_nowait`.
@@ -121,9 +129,14 @@ class Connection:
         self.events_sent = 0
         self.last_id = 0
         self.close_reason: CloseReason | None = None
+        # Unsent frames are bounded in number and in bytes: a client that stops reading
+        # costs at most this much memory before it is closed as a slow consumer.
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._held: list[tuple[int, bytes, float]] | None = None
+        self._held_bytes = 0
         # Notifications among the pending frames, and the creation time of the oldest.
         self._notes = 0
         self._oldest = 0.0
@@ -152,17 +165,25 @@ class Connection:
                 return
             if self._held is not None:
                 self._held.append((event_id, frame, created_at))
-                if len(self._held) > self._max_pending:
+                self._held_bytes += len(frame)
+                if (
+                    len(self._held) > self._max_pending
+                    or self._held_bytes > self._max_pending_bytes
+                ):
                     self.close("slow_consumer")
                 return
             self.last_id = event_id
             if not self._notes:
                 self._oldest = created_at
             self._notes += 1
-        if len(self._pending) >= self._max_pending:
+        size = len(frame)
+        if len(self._pending) >= self._max_pending or (
+            self._pending and self._pending_bytes + size > self._max_pending_bytes
+        ):
             self.close("slow_consumer")
             return
         self._pending.append(frame)
+        self._pending_bytes += size
         self._wake()
 
     def hold(self) -> None:
@@ -171,7 +192,7 @@ class Connection:
 
     def release(self, replayed_through: int) -> None:
         """Queue the held notifications newer than the replay, then go live."""
-        held, self._held = self._held or [], None
+        held, self._held, self._held_bytes = self._held or [], None, 0
         self.last_id = max(self.last_id, replayed_through)
         for event_id, frame, created_at in held:
             self.push(frame, event_id, created_at)
@@ -182,6 +203,7 @@ class Connection:
             if reason != "shutdown":  # on shutdown, what is queued is still written
                 self.dropped = self._notes + len(self._held or ())
                 self._pending.clear()
+                self._pending_bytes = 0
                 self._notes = 0
             self._wake()
             if self.writing and self.abort is not None and reason != "client_gone":
@@ -207,6 +229,7 @@ class Connection:
         chunk = pending[0] if len(pending) == 1 else b"".join(pending)
         self.events_sent += len(pending)
         pending.clear()
+        self._pending_bytes = 0
         self.chunk_notes, self.chunk_oldest, self._notes = self._notes, self._oldest, 0
         return chunk
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from app.core.connection import (
+    DEFAULT_MAX_PENDING_BYTES,
     Connection,
     Kind,
     Route,
@@ -40,11 +41,17 @@ PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stal
 
 class NotificationManager:
     def __init__(
-        self, *, ping_interval: float, max_pending: int, metrics: Metrics | None = None
+        self,
+        *,
+        ping_interval: float,
+        max_pending: int,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self._ping_interval = ping_interval
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
         self._admins_by_salon: dict[int, set[Connection]] = {}
         self._admins_by_user: dict[int, set[Connection]] = {}
         self._customers: dict[int, set[Connection]] = {}
@@ -92,7 +99,7 @@ class NotificationManager:
         """A new live connection, indexed; whoever registers it must `unregister` it.
         `replaying`: live notifications are held from this very moment until `release`
         (before the first await, so none slips in ahead of the replay)."""
-        connection = Connection(subscription, self._max_pending, sink)
+        connection = Connection(subscription, self._max_pending, sink, self._max_pending_bytes)
         if replaying:
             connection.hold()
         if self._stopped:  # opened during shutdown: it ends at once, the client goes elsewhere

@@ -122,3 +122,46 @@ async def test_sigterm_drains_streams_over_the_window_and_fails_readiness(server
         # after the drain (a hard kill would be SIGKILL, or a timeout here).
         assert await asyncio.to_thread(srv.proc.wait, 15) in (0, -signal.SIGTERM)
         assert "Application shutdown complete" in srv.log_text()
+
+
+async def test_a_stream_backlog_is_bounded_in_bytes_too(server_factory):
+    """Far fewer events than SSE_MAX_PENDING_EVENTS, but big ones: past
+    SSE_MAX_PENDING_BYTES of unsent frames the client is dropped as a slow consumer."""
+    srv = await asyncio.to_thread(server_factory, {"SSE_MAX_PENDING_BYTES": str(256 * 1024)})
+    async with connect(srv) as api:
+        await api.ensure_superadmin()
+        salon = await api.create_salon()
+        admin = await api.create_admin(salon.id)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall(
+            f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {admin.token}\r\n\r\n".encode()
+        )
+        try:
+            stats_url = f"{API}/notifications/stream/stats"
+            superadmin = api.auth(api.superadmin_token)
+
+            async def stats():
+                return (await api.client.get(stats_url, headers=superadmin)).json()
+
+            async with asyncio.timeout(30):
+                while (await stats())["active_admin_connections"] == 0:
+                    await asyncio.sleep(0.05)
+            big = {"notification_type": "t", "title": "T", "message": "M"}
+            big |= {"recipient_type": "salon", "extra_data": {"k": "x" * 15_000}}
+            sent = 0
+            while (await stats())["slow_consumers_dropped"] == 0 and sent < 400:
+                response = await api.client.post(
+                    f"{API}/notifications/batch",
+                    json={"notifications": [big] * 20},
+                    headers=admin.headers,
+                )
+                assert response.status_code == 201, response.text
+                sent += 20
+            # 256 KiB is 17 of these frames; the socket's buffers hold some more.
+            assert (await stats())["slow_consumers_dropped"] == 1, f"{sent} sent"
+            assert sent < 400
+        finally:
+            sock.close()

@@ -217,3 +217,18 @@ async def test_a_replaying_connection_holds_live_notifications_from_its_first_mo
 def test_an_envelope_carries_the_route_and_the_frame_unchanged():
     route = Route(5, "customer", 7, 2, "appointment_confirmed", 3, 1234.5)
     assert decode_envelope(encode_envelope(route, frame(5))) == (route, frame(5))
+
+
+async def test_a_backlog_is_bounded_in_bytes_while_live_and_while_replaying():
+    hub = NotificationManager(ping_interval=3600, max_pending=1000, max_pending_bytes=3000)
+    big = event_frame("notification", b'{"k":"' + b"x" * 1000 + b'"}', 1)
+    with hub.connect(Subscription("customer", 1)) as live:
+        for n in range(1, 3):
+            hub.deliver(Route(n, "customer", 1, None), big)
+        assert live.close_reason is None  # two frames: about 2 KB
+        hub.deliver(Route(3, "customer", 1, None), big)
+        assert live.close_reason == "slow_consumer"  # the third would pass 3,000 bytes
+    with hub.connect(Subscription("customer", 2), replaying=True) as replaying:
+        for n in range(1, 5):
+            hub.deliver(Route(n, "customer", 2, None), big)
+        assert replaying.close_reason == "slow_consumer"  # held ones count as well
