@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -19,6 +20,16 @@ from app.api.direct_streams import DirectStream, DirectStreams, response_head
 from app.api.fast_streams import STREAM_PATHS, parse_stream_request
 from app.api.streaming import ABORT_EXTENSION
 from app.services.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers, in all
+DEFAULT_HEAD_TIMEOUT = 10.0  # HTTP_HEADER_TIMEOUT's default, before the app's settings exist
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\nconnection: close\r\ncontent-length: 53\r\n\r\n"
+    b'{"detail":"request headers larger than 65536 bytes"}\n'
+)
 
 
 class TransportAccess:
@@ -43,13 +54,62 @@ class SalonHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, which hands a plain SSE stream request (GET, HTTP/1.1,
     a bearer or `?token=` credential that checks out) to a DirectStream: the socket then
     belongs to the stream, with no ASGI task behind it. Everything else, refusals
-    included, goes on to the app as usual."""
+    included, goes on to the app as usual.
+
+    A request's head must arrive within HTTP_HEADER_TIMEOUT and be at most MAX_HEAD_BYTES:
+    uvicorn bounds neither (with httptools), so a client sending nothing, or a header line
+    now and then, held its connection forever, and an unfinished 64 MiB header was kept
+    whole in memory. Past either bound the connection is closed."""
 
     _taken = False
+    _head_clock: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_clock()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_clock()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        reading_head = self._head_clock is not None
+        if reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if reading_head and self._head_clock is not None and self._head_bytes > MAX_HEAD_BYTES:
+            self._close_for("request head larger than 64 KiB", HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_clock is None:  # the next request on a kept-alive connection
+            self._start_head_clock()
+            self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
+        self._stop_head_clock()
         if not self._take_stream():
             super().on_headers_complete()
+
+    def _start_head_clock(self) -> None:
+        state = _app_state(self.app)
+        settings = getattr(state, "settings", None)
+        timeout = settings.http_header_timeout if settings is not None else DEFAULT_HEAD_TIMEOUT
+        self._head_clock = self.loop.call_later(timeout, self._close_for, "request head too slow")
+
+    def _stop_head_clock(self) -> None:
+        if self._head_clock is not None:
+            self._head_clock.cancel()
+            self._head_clock = None
+
+    def _close_for(self, reason: str, answer: bytes = b"") -> None:
+        self._stop_head_clock()
+        if not self.transport.is_closing():
+            logger.info("connection closed: %s", reason, extra={"event": "head_refused"})
+            if answer:
+                self.transport.write(answer)
+            self.transport.close()
 
     def on_body(self, body: bytes) -> None:
         if not self._taken:
@@ -112,12 +172,16 @@ class SalonHttpProtocol(HttpToolsProtocol):
 
 
 def _direct_streams(app: Any) -> DirectStreams | None:
-    """The app's DirectStreams, found under uvicorn's and our own wrappers; None before
-    the app has started."""
+    """The app's DirectStreams; None before the app has started."""
+    return getattr(_app_state(app), "direct_streams", None)
+
+
+def _app_state(app: Any) -> Any:
+    """The app's state, found under uvicorn's and our own wrappers."""
     while app is not None:
         state = getattr(app, "state", None)
         if state is not None:
-            return getattr(state, "direct_streams", None)
+            return state
         app = getattr(app, "app", None)
     return None
 

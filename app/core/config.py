@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Addresses or networks (comma separated) whose X-Forwarded-For / X-Forwarded-Proto are
     # believed (uvicorn's forwarded_allow_ips): the proxy in front, and nothing else.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
+    # A request's line and headers must arrive within this many seconds (and be at most
+    # 64 KiB): past either the connection is closed.
+    http_header_timeout: float = Field(default=10, gt=0)
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Largest `extra_data` of a notification, serialized (422 past it): every stored byte is
