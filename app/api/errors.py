@@ -19,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 from starlette.types import Scope
+from starlette.websockets import WebSocket
 
 from app.core.logging import log_event
 from app.core.metrics import Metrics
@@ -151,6 +153,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request.scope, exc, request.app.state.metrics)
 
 
+async def _domain_error_anywhere(connection: Any, exc: Exception) -> JSONResponse | None:
+    """`_domain_error`, and for a WebSocket refused before its handshake (a bad
+    Last-Event-ID, say): accepted, then closed with 1008 and the reason. (uvicorn logs an
+    ERROR after a JSON denial answer: it never marks that handshake complete.)"""
+    if not isinstance(connection, WebSocket):
+        return await _domain_error(connection, exc)
+    assert isinstance(exc, DomainError)
+    log_refusal(connection.scope, WS_POLICY_VIOLATION, exc.detail)
+    await connection.accept()
+    await connection.close(code=WS_POLICY_VIOLATION, reason=exc.detail[:120])
+    return None
+
+
 def summarize(errors: list[Any]) -> str:
     """`body.title: String should have at most 200 characters; ...` without the values."""
     parts = []
@@ -201,7 +216,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
+    # One handler for both kinds of connection; Starlette types it as one or the other.
+    app.add_exception_handler(DomainError, _domain_error_anywhere)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

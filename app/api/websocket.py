@@ -23,7 +23,8 @@ from app.core.sse import frames_as_json, now_iso
 from app.services.errors import DomainError, LimitExceeded, PermissionDenied
 
 AUTH_TIMEOUT = 10.0
-CLOSE_NORMAL, CLOSE_TRY_AGAIN = 1000, 1013
+MAX_AUTH_MESSAGE = 8192  # characters: a token and a few keys
+CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN = 1000, 1008, 1013
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_LIMITED = 4401, 4403, 4422, 4429
 
 
@@ -89,8 +90,11 @@ async def _authenticate(websocket: WebSocket) -> Principal | None:
     token = header[7:] if header.lower().startswith("bearer ") else None
     try:
         if token is None:
-            first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
-            if not isinstance(first, dict) or first.get("type") != "auth":
+            first = await asyncio.wait_for(_auth_message(websocket), AUTH_TIMEOUT)
+            if first is None:
+                await websocket.close(code=CLOSE_POLICY, reason="expected an auth message first")
+                return None
+            if first.get("type") != "auth":
                 raise InvalidToken("expected an auth message first")
             token = str(first.get("token", ""))
         state = websocket.app.state
@@ -102,3 +106,17 @@ async def _authenticate(websocket: WebSocket) -> Principal | None:
         return None
     except WebSocketDisconnect:
         return None
+
+
+async def _auth_message(websocket: WebSocket) -> dict[str, object] | None:
+    """The first message as a JSON object; None when it can't be one (too long, not text,
+    not JSON, nested past orjson's bound, which answers where the json module recursed
+    into a RecursionError)."""
+    text = await websocket.receive_text()
+    if len(text) > MAX_AUTH_MESSAGE:
+        return None
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
