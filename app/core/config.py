@@ -104,8 +104,7 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part for part in value.replace(" ", ",").split(",") if part]
+        value = _comma_list(value)
         if isinstance(value, list):
             return [str(origin).rstrip("/") for origin in value]
         return value
@@ -113,8 +112,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part for part in value.replace(" ", ",").split(",") if part]
+        value = _comma_list(value)
         if isinstance(value, list):
             for entry in value:
                 ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad one
@@ -125,6 +123,13 @@ class Settings(BaseSettings):
         if not self.secret_key:
             self.secret_key = _load_or_create_secret(Path(SECRET_FILE))
         return self
+
+
+def _comma_list(value: object) -> object:
+    """A list from an environment value written `a,b` or `a b`; anything else as it is."""
+    if isinstance(value, str):
+        return [part for part in value.replace(" ", ",").split(",") if part]
+    return value
 
 
 def weak_secret_key(settings: Settings) -> str | None:

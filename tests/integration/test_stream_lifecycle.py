@@ -41,20 +41,25 @@ async def test_resuming_from_before_retention_gets_reset_first(server_factory):
             assert int((await stream.next_notification()).id) == live.id
 
 
+def non_reading_stream(port: int, token: str) -> socket.socket:
+    """An admin stream on a raw socket with a tiny receive buffer that never reads after
+    the request."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    return sock
+
+
 async def test_a_client_that_stops_reading_is_dropped_and_counted(server_factory):
     srv = await asyncio.to_thread(server_factory, {"SSE_MAX_PENDING_EVENTS": "5"})
     async with connect(srv) as api:
         await api.ensure_superadmin()
         salon = await api.create_salon()
         admin = await api.create_admin(salon.id)
-        # A raw socket with a tiny receive buffer that never reads after the request.
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", srv.port))
-        sock.sendall(
-            f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: Bearer {admin.token}\r\n\r\n".encode()
-        )
+        sock = non_reading_stream(srv.port, admin.token)
         try:
             stats_url = f"{API}/notifications/stream/stats"
             superadmin = api.auth(api.superadmin_token)
@@ -132,13 +137,7 @@ async def test_a_stream_backlog_is_bounded_in_bytes_too(server_factory):
         await api.ensure_superadmin()
         salon = await api.create_salon()
         admin = await api.create_admin(salon.id)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", srv.port))
-        sock.sendall(
-            f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: Bearer {admin.token}\r\n\r\n".encode()
-        )
+        sock = non_reading_stream(srv.port, admin.token)
         try:
             stats_url = f"{API}/notifications/stream/stats"
             superadmin = api.auth(api.superadmin_token)
