@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -84,6 +84,13 @@ class _Round:
 
 
 SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def within(session: AsyncSession) -> SessionOpener:
+    """An opener that gives an open session (a caller's transaction) instead of a new one."""
+    return lambda: nullcontext(session)
+
+
 SALONS, USERS = cast(Table, Salon.__table__), cast(Table, User.__table__)
 
 
