@@ -48,7 +48,7 @@ class AppointmentService:
             raise InvalidRequest("start_time is in the past")
         if await self.repo.salon(data.salon_id) is None:
             raise InvalidRequest(f"salon {data.salon_id} does not exist")
-        service = await self.session.get(Service, data.service_id)
+        service = await self.repo.service(data.service_id)
         if service is None or service.salon_id != data.salon_id:
             raise InvalidRequest(
                 f"service {data.service_id} is not offered by salon {data.salon_id}"
@@ -87,7 +87,7 @@ class AppointmentService:
         if appointment.status == "cancelled":
             raise Conflict(f"appointment {appointment_id} is cancelled")
         appointment.status = "confirmed"
-        service = await self.session.get(Service, appointment.service_id)
+        service = await self.repo.service(appointment.service_id)
         await self._notify(
             outbox,
             appointment,
@@ -108,7 +108,7 @@ class AppointmentService:
         if appointment.status == "cancelled":
             return appointment
         appointment.status = "cancelled"
-        service = await self.session.get(Service, appointment.service_id)
+        service = await self.repo.service(appointment.service_id)
         by_customer = principal.role == "customer"
         message = (
             "The customer cancelled the appointment of "

@@ -11,16 +11,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import cast
 
-from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Salon, User
+from app.db.repositories.accounts import Account, accounts_of, existing_salons
 from app.schemas.notification import NotificationCreate
 from app.services.errors import InvalidRequest
 
-Account = tuple[str, int | None]  # a user's (role, salon_id)
 MAX_CACHED = 200_000  # accounts remembered; past it the cache starts over
 
 
@@ -91,25 +88,17 @@ def within(session: AsyncSession) -> SessionOpener:
     return lambda: nullcontext(session)
 
 
-SALONS, USERS = cast(Table, Salon.__table__), cast(Table, User.__table__)
-
-
 async def _query(
     open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
 ) -> tuple[set[int], dict[int, Account]]:
-    """Core queries on the session's connection (no ORM state for a few columns)."""
     salons: set[int] = set()
     users: dict[int, Account] = {}
     async with open_session() as session:
         connection = await session.connection()
         if salon_ids:
-            query = select(SALONS.c.id).where(SALONS.c.id.in_(salon_ids))
-            salons = set((await connection.execute(query)).scalars())
+            salons = await existing_salons(connection, salon_ids)
         if user_ids:
-            rows = await connection.execute(
-                select(USERS.c.id, USERS.c.role, USERS.c.salon_id).where(USERS.c.id.in_(user_ids))
-            )
-            users = {user_id: (role, salon_id) for user_id, role, salon_id in rows}
+            users = await accounts_of(connection, user_ids)
     return salons, users
 
 

@@ -141,6 +141,20 @@ async def _insert_locked(
     return sorted(result.scalars())
 
 
+async def newest_id(session: AsyncSession) -> int:
+    """The highest notification id committed (0 if none)."""
+    return int(await session.scalar(select(func.max(Notification.id))) or 0)
+
+
+async def notifications_after(
+    session: AsyncSession, after_id: int, limit: int, *where: ColumnElement[bool]
+) -> Sequence[Notification]:
+    """The first `limit` notifications past `after_id` (matching `where`), in id order:
+    the sequencer's catch-up and replay read the database this way."""
+    query = select(Notification).where(Notification.id > after_id, *where)
+    return (await session.scalars(query.order_by(Notification.id).limit(limit))).all()
+
+
 class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
