@@ -13,12 +13,11 @@ import pytest
 from app.broker.memory import MemoryBroker
 from app.core.connection import Connection, Subscription
 from app.core.notification_manager import NotificationManager
-from app.schemas.notification import NotificationCreate
 from app.services.delivery import DeliverySequencer
 from app.services.publishing import envelope_of
 from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
-from tests.utils.rows import add_account
+from tests.utils.rows import add_account, notification
 
 CHANNEL = "notifications"
 
@@ -41,13 +40,7 @@ async def sequencer(hub, sessions) -> AsyncIterator[DeliverySequencer]:
 
 
 async def store(writer: NotificationWriter, customer: int, count: int) -> list[StoredNotification]:
-    item = NotificationCreate(
-        notification_type="t",
-        title="x",
-        message="m",
-        recipient_type="customer",
-        recipient_id=customer,
-    )
+    item = notification("customer", recipient_id=customer)
     return await writer.create([item] * count)
 
 

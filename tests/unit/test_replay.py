@@ -11,17 +11,11 @@ from app.core.connection import Subscription
 from app.db.repositories.retention import purge_older_than
 from app.schemas.notification import NotificationCreate
 from app.services.replay import PAGE, replay
-from tests.utils.rows import add_account
+from tests.utils.rows import add_account, notification
 
 
 def to_customer(customer: int, notification_type: str = "t") -> NotificationCreate:
-    return NotificationCreate(
-        notification_type=notification_type,
-        title="x",
-        message="m",
-        recipient_type="customer",
-        recipient_id=customer,
-    )
+    return notification("customer", recipient_id=customer, notification_type=notification_type)
 
 
 async def replayed(sessions, sub: Subscription, after_id: int) -> list[tuple[bytes, int, int]]:

@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Salon, User
+from app.schemas.notification import NotificationCreate
 
 
 async def add_account(
@@ -31,3 +32,12 @@ async def add_salon(sessions: async_sessionmaker[AsyncSession]) -> int:
         session.add(salon)
         await session.commit()
         return salon.id
+
+
+def notification(recipient_type: str, **fields: object) -> NotificationCreate:
+    """A valid notification to create, type "t", titled "x" unless `fields` say otherwise."""
+    return NotificationCreate.model_validate(
+        {"notification_type": "t", "title": "x", "message": "m"}
+        | {"recipient_type": recipient_type}
+        | fields
+    )
