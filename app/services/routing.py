@@ -107,23 +107,20 @@ async def check_routing(
     items: Sequence[NotificationCreate],
     *,
     batch: bool = False,
-    cache: RoutingCache | None = None,
+    cache: RoutingCache,
 ) -> None:
     """Raise InvalidRequest for the first item that breaks the routing rules; a session is
     opened (`open_session()`) only when something is not in `cache`."""
     salon_ids = {item.salon_id for item in items if item.salon_id is not None}
     user_ids = {item.recipient_id for item in items if item.recipient_id is not None}
-    if cache is None:
-        salons, users = await _query(open_session, salon_ids, user_ids)
-    else:
-        salons = salon_ids & cache.salons
-        users = {i: cache.users[i] for i in user_ids if i in cache.users}
-        if len(salons) < len(salon_ids) or len(users) < len(user_ids):
-            found_salons, found_users = await cache.fetch(
-                open_session, salon_ids - salons, user_ids - users.keys()
-            )
-            salons |= found_salons
-            users.update(found_users)
+    salons = salon_ids & cache.salons
+    users = {i: cache.users[i] for i in user_ids if i in cache.users}
+    if len(salons) < len(salon_ids) or len(users) < len(user_ids):
+        found_salons, found_users = await cache.fetch(
+            open_session, salon_ids - salons, user_ids - users.keys()
+        )
+        salons |= found_salons
+        users.update(found_users)
     for index, item in enumerate(items):
         problem = _problem(item, salons, users)
         if problem is not None:
