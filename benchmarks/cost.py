@@ -125,14 +125,15 @@ async def s5(gen: LoadGen) -> dict[str, Any]:
     observer = ProcStat(spec["observer"]["pid"]) if spec.get("observer") else None
     pools = [Pool(port) for port, _ in writers]
     for pool in pools:
-        await pool.open(p["connections"])
+        await pool.open(max(lanes for _, _, lanes in p["phases"]))
     ids = [uid for uid, _ in gen.accounts["customers"]]  # nobody streams: stored, filtered
     for pool in pools:
         await gen.warm_up(pool, customer_items(ids))
     idle = await idle_cpu_per_s(observer, p["observer_idle"]) if observer else None
     phases = []
-    for mode, size in p["phases"]:
-        phases.append(await s5_phase(gen, pools, writers, observer, idle, mode, size, ids))
+    for mode, size, lanes in p["phases"]:
+        phase = await s5_phase(gen, pools, writers, observer, idle, (mode, size, lanes), ids)
+        phases.append(phase)
         await asyncio.sleep(0.5)
     for pool in pools:
         pool.close()
@@ -151,12 +152,12 @@ async def s5_phase(
     writers: list[tuple[int, ProcStat]],
     observer: ProcStat | None,
     idle: float | None,
-    mode: str,
-    size: int,
+    shape: tuple[str, int, int],
     ids: list[int],
 ) -> dict[str, Any]:
-    """`size` notifications a request (`mode` single: 1), every writer's lanes busy."""
+    """`shape`: single or batch, notifications a request (single: 1), clients per writer."""
     p, token = gen.params, gen.token
+    mode, size, lanes = shape
     created: dict[int, Created] = {}
     errors = [0]
     make_item = customer_items(ids, seed=size)
@@ -180,12 +181,12 @@ async def s5_phase(
 
     processes = [stat for _, stat in writers] + ([observer] if observer else [])
     window = Window(processes)
-    lanes = p["connections"]
     runs = [run_lanes(pool, lanes, p["duration"], next_request) for pool in pools]
     rtts = [rtt for one in await asyncio.gather(*runs) for rtt in one]
     figures = window.close()
     writers_cpu = window.cpu[: len(writers)]
-    result: dict[str, Any] = {"mode": mode, "size": size, "errors": errors[0], **figures}
+    result: dict[str, Any] = {"mode": mode, "size": size, "lanes": lanes, "errors": errors[0]}
+    result.update(figures)
     result.update(cost(rtts, sum(writers_cpu), window.elapsed))
     result.update(
         notifications=len(created),

@@ -210,14 +210,14 @@ class LoadGen:
         deadline = time.time() + p["drain_max"]
         while pool.in_flight > 0 and time.time() < deadline:
             await asyncio.sleep(0.01)
-        expected = sum(open_before if r is None else 1 for _, r in created.values())
+        expected = sum(open_before if c.recipient is None else 1 for c in created.values())
         drained = await self.drain(ids0 + expected, send_end)
         c1, g1, w1 = self.server.cpu(), own_cpu(), time.time()
         q1, own_q1 = self.server.waited(), waited()
         stop_probe.set()
         await probe
         metrics_after = await self.scrape_metrics()
-        result = {
+        result: dict[str, Any] = {
             "mode": mode,
             "rate": rate,
             "duration": round(send_end - w0, 3),

@@ -78,14 +78,14 @@ FULL: dict[str, dict[str, Any]] = {
         "drain_max": 15,
         "stall": 3,
     },
-    # N writer instances on one PostgreSQL database, every one kept busy by `connections`
-    # closed-loop clients; an observer instance with no client and no stream.
+    # N writer instances on one PostgreSQL database, each kept busy by its own closed-loop
+    # clients; an observer instance with no client and no stream. Phases: [single or
+    # batch, notifications a request, clients per writer].
     "S5": {
         "writers": [1, 2, 4],
         "customers": 100,
         "ping": 30,
-        "connections": 16,
-        "phases": [["single", 1], ["batch", 100]],
+        "phases": [["single", 1, 16], ["batch", 100, 4]],
         "duration": 6,
         "observer_idle": 3,
         "cores": "0",
