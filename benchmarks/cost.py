@@ -16,31 +16,16 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from benchmarks.bodies import NOTIFY, batch_body, customer_items
 from benchmarks.clients import Pool, SseStream, post_request, rest_get
 from benchmarks.closed_loop import Answer, Window, cost, run_lanes
-from benchmarks.latency import Created, analyse, created_from, stamp
+from benchmarks.latency import Created, analyse, recording, stamp
 from benchmarks.procstat import ProcStat
 
 if TYPE_CHECKING:
     from benchmarks.loadgen import LoadGen
 
 READER_NOTIFICATIONS = 60  # the reader's list holds a full default page (50)
-
-
-def creating(created: dict[int, Created], errors: list[int], recipient: int | None) -> Answer:
-    """The answer to one create: what was stored, or an error counted."""
-
-    def on_answer(status: int, body: bytes) -> None:
-        if status != 201:
-            errors[0] += 1
-            return
-        obj = orjson.loads(body)
-        created[obj["id"]] = created_from(obj, recipient)
-
-    return on_answer
 
 
 async def s4(gen: LoadGen) -> dict[str, Any]:
@@ -72,7 +57,7 @@ async def s4_posts(
     def next_request() -> tuple[bytes, Answer]:
         prefix, recipient = make_item()
         body = stamp(prefix, time.time_ns())
-        return post_request(NOTIFY, token, body), creating(created, errors, recipient)
+        return post_request(NOTIFY, token, body), recording(created, errors, [recipient], False)
 
     window = Window([gen.server])
     rtts = await run_lanes(pool, lanes, gen.params["duration"], next_request)
@@ -163,20 +148,11 @@ async def s5_phase(
     make_item = customer_items(ids, seed=size)
 
     def next_request() -> tuple[bytes, Answer]:
+        on_answer = recording(created, errors, [None] * size, batch=mode != "single")
         if mode == "single":
-            prefix, _ = make_item()
-            return post_request(NOTIFY, token, stamp(prefix, time.time_ns())), creating(
-                created, errors, None
-            )
+            body = stamp(make_item()[0], time.time_ns())
+            return post_request(NOTIFY, token, body), on_answer
         body = batch_body([make_item()[0] for _ in range(size)], time.time_ns())
-
-        def on_answer(status: int, body: bytes) -> None:
-            if status != 201:
-                errors[0] += size
-                return
-            for obj in orjson.loads(body)["notifications"]:
-                created[obj["id"]] = created_from(obj, None)
-
         return post_request(NOTIFY + "/batch", token, body), on_answer
 
     processes = [stat for _, stat in writers] + ([observer] if observer else [])

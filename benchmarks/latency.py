@@ -8,9 +8,12 @@ the server's `created_at` (which leaves out the POST's own queueing and handling
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from benchmarks.clients import SseStream
 
@@ -37,6 +40,24 @@ def created_from(obj: dict[str, Any], recipient: int | None) -> Created:
         None if sent_ns is None else sent_ns / 1e9,
         recipient,
     )
+
+
+def recording(
+    created: dict[int, Created], errors: list[int], recipients: list[int | None], batch: bool
+) -> Callable[[int, bytes], None]:
+    """The answer to a create (`batch`: to a batch of them, one recipient each): what was
+    stored goes into `created`, or its notifications are counted in `errors[0]`."""
+
+    def on_answer(status: int, body: bytes) -> None:
+        if status != 201:
+            errors[0] += len(recipients)
+            return
+        answer = orjson.loads(body)
+        stored = answer["notifications"] if batch else [answer]
+        for obj, recipient in zip(stored, recipients, strict=True):
+            created[obj["id"]] = created_from(obj, recipient)
+
+    return on_answer
 
 
 def percentile(values: list[float], q: float) -> float | None:
