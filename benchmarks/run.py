@@ -262,6 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--writers", help="S5: instance counts, e.g. 1,2,4 (the default; --quick: 1,2)"
     )
+    parser.add_argument(
+        "--s5-cores",
+        help="S5: the CPUs its instances are pinned to, taskset style (default 0, the server "
+        f"core; the load generator has core {LOADGEN_CORE})",
+    )
     parser.add_argument("--streams", type=int, help="streams S2/S3 open (profiling one path)")
     args = parser.parse_args(argv)
     raise_open_files_limit()
@@ -279,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
             table[name]["duration"] = args.duration
     if args.writers:
         table["S5"]["writers"] = [int(n) for n in args.writers.split(",") if n.strip()]
+    if args.s5_cores:
+        table["S5"]["cores"] = args.s5_cores
     chosen = args.scenarios or (QUICK_SCENARIOS if args.quick else SCENARIOS)
     scenarios = [s.strip().upper() for s in chosen.split(",") if s.strip()]
     if unknown_scenarios := set(scenarios) - set(table):
