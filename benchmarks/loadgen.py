@@ -320,10 +320,10 @@ class LoadGen:
             batch = requests[len(streams) : level]
             metrics_before = await self.scrape_metrics()
             c0, g0, t0 = self.server.cpu(), own_cpu(), time.perf_counter()
-            oq0 = self.server.waited()
+            oq0, own_oq0 = self.server.waited(), waited()
             streams += await self.open_streams(batch, first=len(streams))
             c1, g1, t1 = self.server.cpu(), own_cpu(), time.perf_counter()
-            oq1 = self.server.waited()
+            oq1, own_oq1 = self.server.waited(), waited()
             await asyncio.sleep(p["settle"])
             pings0 = sum(s.pings for s in streams)
             i0, gi0, ti0 = self.server.cpu(), own_cpu(), time.perf_counter()
@@ -347,6 +347,7 @@ class LoadGen:
                 "loadgen_cpu_pct_open": round(100 * (g1 - g0) / (t1 - t0), 1),
                 "loadgen_cpu_pct_idle": round(100 * (gi1 - gi0) / (ti1 - ti0), 2),
                 "server_cpu_wait_pct_open": round(100 * (oq1 - oq0) / (t1 - t0), 1),
+                "loadgen_cpu_wait_pct_open": round(100 * (own_oq1 - own_oq0) / (t1 - t0), 1),
                 "server_cpu_wait_pct_idle": round(100 * (q1 - q0) / (ti1 - ti0), 2),
                 "metrics_before": metrics_before,
                 "metrics_after": await self.scrape_metrics(),

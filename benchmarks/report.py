@@ -14,6 +14,9 @@ Run = dict[str, Any]
 
 HELD_P99_MS = 100.0
 LOADGEN_BOUND_PCT = 85.0  # over this share of its core, the load generator may be the limit
+# Runnable but not running for over this share of the window, the load generator sent late
+# and read late (a busy machine): its latencies and skipped sends are not the server's.
+LOADGEN_STARVED_PCT = 10.0
 
 
 def label(run: Run) -> str:
@@ -25,11 +28,18 @@ def label(run: Run) -> str:
     return f"{run['writers']} x {name}" if "writers" in run else name
 
 
-def loadgen_pct(value: float | None) -> str:
-    """The load generator's CPU, flagged where it may have been the bottleneck."""
+def loadgen_pct(row: Run, key: str, waited_key: str = "loadgen_cpu_wait_pct") -> str:
+    """The load generator's CPU (`row[key]`), flagged where it may have been the bottleneck:
+    busy over 85 % of its core, or kept waiting for a CPU over 10 % of the window."""
+    value, waited = row.get(key), row.get(waited_key)
     if value is None:
         return "n/a"
-    return f"**{value:.1f} (bound?)**" if value > LOADGEN_BOUND_PCT else f"{value:.1f}"
+    flags = []
+    if value > LOADGEN_BOUND_PCT:
+        flags.append("bound?")
+    if waited is not None and waited > LOADGEN_STARVED_PCT:
+        flags.append(f"starved: waited {waited:.0f} %")
+    return f"**{value:.1f} ({', '.join(flags)})**" if flags else f"{value:.1f}"
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -214,7 +224,7 @@ def s1_section(runs: list[Run]) -> str:
                     row["idle_cpu_pct"],
                     row["pings_per_stream"],
                     row["streams_closed"],
-                    loadgen_pct(row["loadgen_cpu_pct_open"]),
+                    loadgen_pct(row, "loadgen_cpu_pct_open", "loadgen_cpu_wait_pct_open"),
                     row.get("server_cpu_wait_pct_open"),
                     pause_in(row.get("metrics_before", {}), row.get("metrics_after", {}))[0],
                     window_max(row.get("metrics_before", {}), row.get("metrics_after", {}), GC_MAX),
@@ -269,7 +279,7 @@ def phases_section(runs: list[Run], title: str, s3: bool) -> str:
                     pause_in(p.get("metrics_before", {}), p.get("metrics_after", {}))[0],
                     lag_over(p.get("metrics_before", {}), p.get("metrics_after", {})),
                     window_max(p.get("metrics_before", {}), p.get("metrics_after", {}), GC_MAX),
-                    loadgen_pct(p["loadgen_cpu_pct_send"]),
+                    loadgen_pct(p, "loadgen_cpu_pct_send"),
                     p.get("server_cpu_wait_pct"),
                     p.get("loadgen_cpu_wait_pct"),
                 ]

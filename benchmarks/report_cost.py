@@ -36,7 +36,7 @@ def sweep_section(runs: list[Run]) -> str:
                     p.get("server_cpu_pct_send"),
                     per_post_ms(p),
                     p["lost"],
-                    loadgen_pct(p["loadgen_cpu_pct_send"]),
+                    loadgen_pct(p, "loadgen_cpu_pct_send"),
                     "yes" if held(p) else "no",
                 ]
             )
@@ -75,7 +75,7 @@ def s4_section(runs: list[Run], streams: int) -> str:
                     p["send_p99_ms"],
                     p["server_cpu_pct"],
                     p["lost"] + p["duplicates"] + p["misrouted"] + p["errors"],
-                    loadgen_pct(p["loadgen_cpu_pct"]),
+                    loadgen_pct(p, "loadgen_cpu_pct"),
                     p["server_cpu_wait_pct"],
                 ]
             )
@@ -91,7 +91,7 @@ def s4_section(runs: list[Run], streams: int) -> str:
                     r["rtt_p99_ms"],
                     r["server_cpu_pct"],
                     r["errors"],
-                    loadgen_pct(r["loadgen_cpu_pct"]),
+                    loadgen_pct(r, "loadgen_cpu_pct"),
                     r["server_cpu_wait_pct"],
                 ]
             )
@@ -147,7 +147,7 @@ def s5_section(runs: list[Run]) -> str:
                     p["errors"],
                     p.get("observer_cpu_pct"),
                     p.get("observer_cpu_us_per_notification"),
-                    loadgen_pct(p["loadgen_cpu_pct"]),
+                    loadgen_pct(p, "loadgen_cpu_pct"),
                     p["server_cpu_wait_pct"],
                 ]
             )
