@@ -11,6 +11,7 @@ import httpx
 
 from tests.utils.factories import API, connect
 from tests.utils.sse import open_stream
+from tests.utils.stats import read_stats, wait_for_stats
 
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
 ADMIN_STREAM = f"{API}/notifications/stream"
@@ -61,17 +62,12 @@ async def test_a_client_that_stops_reading_is_dropped_and_counted(server_factory
         admin = await api.create_admin(salon.id)
         sock = non_reading_stream(srv.port, admin.token)
         try:
-            stats_url = f"{API}/notifications/stream/stats"
-            superadmin = api.auth(api.superadmin_token)
+            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
+            big = "x" * 4000
             async with asyncio.timeout(30):
-                while (await api.client.get(stats_url, headers=superadmin)).json()[
-                    "active_admin_connections"
-                ] == 0:
-                    await asyncio.sleep(0.05)
-                big = "x" * 4000
                 while True:
                     await api.notify(admin.token, recipient_type="salon", message=big)
-                    stats = (await api.client.get(stats_url, headers=superadmin)).json()
+                    stats = await read_stats(api)
                     if stats["slow_consumers_dropped"] == 1:
                         break
             assert stats["active_admin_connections"] == 0
@@ -139,19 +135,11 @@ async def test_a_stream_backlog_is_bounded_in_bytes_too(server_factory):
         admin = await api.create_admin(salon.id)
         sock = non_reading_stream(srv.port, admin.token)
         try:
-            stats_url = f"{API}/notifications/stream/stats"
-            superadmin = api.auth(api.superadmin_token)
-
-            async def stats():
-                return (await api.client.get(stats_url, headers=superadmin)).json()
-
-            async with asyncio.timeout(30):
-                while (await stats())["active_admin_connections"] == 0:
-                    await asyncio.sleep(0.05)
+            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
             big = {"notification_type": "t", "title": "T", "message": "M"}
             big |= {"recipient_type": "salon", "extra_data": {"k": "x" * 15_000}}
             sent = 0
-            while (await stats())["slow_consumers_dropped"] == 0 and sent < 400:
+            while (await read_stats(api))["slow_consumers_dropped"] == 0 and sent < 400:
                 response = await api.client.post(
                     f"{API}/notifications/batch",
                     json={"notifications": [big] * 20},
@@ -160,7 +148,7 @@ async def test_a_stream_backlog_is_bounded_in_bytes_too(server_factory):
                 assert response.status_code == 201, response.text
                 sent += 20
             # 256 KiB is 17 of these frames; the socket's buffers hold some more.
-            assert (await stats())["slow_consumers_dropped"] == 1, f"{sent} sent"
+            assert (await read_stats(api))["slow_consumers_dropped"] == 1, f"{sent} sent"
             assert sent < 400
         finally:
             sock.close()
