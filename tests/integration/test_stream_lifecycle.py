@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 
-from tests.utils.factories import API, connect
+from tests.utils.factories import API, Account, Api, connect
+from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
 from tests.utils.stats import read_stats, wait_for_stats
 
@@ -42,42 +45,40 @@ async def test_resuming_from_before_retention_gets_reset_first(server_factory):
             assert int((await stream.next_notification()).id) == live.id
 
 
-def non_reading_stream(port: int, token: str) -> socket.socket:
-    """An admin stream on a raw socket with a tiny receive buffer that never reads after
-    the request."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
-    )
-    return sock
+@contextlib.asynccontextmanager
+async def non_reading_admin(srv: ServerProcess) -> AsyncIterator[tuple[Api, Account]]:
+    """An admin whose stream is open on a raw socket with a tiny receive buffer that never
+    reads after the request (shown in the stats before the block starts)."""
+    async with connect(srv) as api:
+        admin = await api.create_admin((await api.create_salon()).id)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        request = f"GET {ADMIN_STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin.token}"
+        sock.sendall(request.encode() + b"\r\n\r\n")
+        try:
+            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
+            yield api, admin
+        finally:
+            sock.close()
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_counted(server_factory):
     srv = await asyncio.to_thread(server_factory, {"SSE_MAX_PENDING_EVENTS": "5"})
-    async with connect(srv) as api:
-        await api.ensure_superadmin()
-        salon = await api.create_salon()
-        admin = await api.create_admin(salon.id)
-        sock = non_reading_stream(srv.port, admin.token)
-        try:
-            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
-            big = "x" * 4000
-            async with asyncio.timeout(30):
-                while True:
-                    await api.notify(admin.token, recipient_type="salon", message=big)
-                    stats = await read_stats(api)
-                    if stats["slow_consumers_dropped"] == 1:
-                        break
-            assert stats["active_admin_connections"] == 0
-            # Everyone else is unaffected: a new stream still gets what is sent.
-            async with open_stream(api.client, ADMIN_STREAM, token=admin.token) as stream:
-                await stream.next_event()
-                live = await api.notify(admin.token, recipient_type="salon")
-                assert int((await stream.next_notification()).id) == live.id
-        finally:
-            sock.close()
+    async with non_reading_admin(srv) as (api, admin):
+        big = "x" * 4000
+        async with asyncio.timeout(30):
+            while True:
+                await api.notify(admin.token, recipient_type="salon", message=big)
+                stats = await read_stats(api)
+                if stats["slow_consumers_dropped"] == 1:
+                    break
+        assert stats["active_admin_connections"] == 0
+        # Everyone else is unaffected: a new stream still gets what is sent.
+        async with open_stream(api.client, ADMIN_STREAM, token=admin.token) as stream:
+            await stream.next_event()
+            live = await api.notify(admin.token, recipient_type="salon")
+            assert int((await stream.next_notification()).id) == live.id
 
 
 async def test_a_stream_ends_when_its_token_expires(server_factory):
@@ -129,26 +130,18 @@ async def test_a_stream_backlog_is_bounded_in_bytes_too(server_factory):
     """Far fewer events than SSE_MAX_PENDING_EVENTS, but big ones: past
     SSE_MAX_PENDING_BYTES of unsent frames the client is dropped as a slow consumer."""
     srv = await asyncio.to_thread(server_factory, {"SSE_MAX_PENDING_BYTES": str(256 * 1024)})
-    async with connect(srv) as api:
-        await api.ensure_superadmin()
-        salon = await api.create_salon()
-        admin = await api.create_admin(salon.id)
-        sock = non_reading_stream(srv.port, admin.token)
-        try:
-            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
-            big = {"notification_type": "t", "title": "T", "message": "M"}
-            big |= {"recipient_type": "salon", "extra_data": {"k": "x" * 15_000}}
-            sent = 0
-            while (await read_stats(api))["slow_consumers_dropped"] == 0 and sent < 400:
-                response = await api.client.post(
-                    f"{API}/notifications/batch",
-                    json={"notifications": [big] * 20},
-                    headers=admin.headers,
-                )
-                assert response.status_code == 201, response.text
-                sent += 20
-            # 256 KiB is 17 of these frames; the socket's buffers hold some more.
-            assert (await read_stats(api))["slow_consumers_dropped"] == 1, f"{sent} sent"
-            assert sent < 400
-        finally:
-            sock.close()
+    async with non_reading_admin(srv) as (api, admin):
+        big = {"notification_type": "t", "title": "T", "message": "M"}
+        big |= {"recipient_type": "salon", "extra_data": {"k": "x" * 15_000}}
+        sent = 0
+        while (await read_stats(api))["slow_consumers_dropped"] == 0 and sent < 400:
+            response = await api.client.post(
+                f"{API}/notifications/batch",
+                json={"notifications": [big] * 20},
+                headers=admin.headers,
+            )
+            assert response.status_code == 201, response.text
+            sent += 20
+        # 256 KiB is 17 of these frames; the socket's buffers hold some more.
+        assert (await read_stats(api))["slow_consumers_dropped"] == 1, f"{sent} sent"
+        assert sent < 400
