@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
+from app.services.replay import replay
 from app.services.retention import RetentionJob
 from app.services.writer import NotificationWriter
 from app.streams.opener import StreamOpener
@@ -82,7 +84,7 @@ async def started(
             max_pending=settings.sse_max_pending_events,
             metrics=metrics,
         )
-        streams = StreamOpener(hub, settings, session_factory, limiter)
+        streams = StreamOpener(hub, settings, limiter, partial(replay, session_factory))
         stack.push_async_callback(streams.stop)  # after the hub's: the slots it frees
         await hub.start()
         stack.push_async_callback(hub.stop)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.connection import Kind, Subscription
@@ -18,13 +16,14 @@ from app.core.security import Principal
 from app.schemas.notification import NotificationFilter
 from app.services import policy
 from app.services.limits import Limiter
-from app.services.replay import replay
 from app.streams.expiries import Expiries
 from app.streams.flusher import Flusher
 
 logger = logging.getLogger(__name__)
 
 Replay = AsyncIterator[tuple[bytes, int, int]]  # chunks of frames: bytes, last id, how many
+# What a subscription missed after an id (app.services.replay, on the database).
+ReplaySource = Callable[[Subscription, int], Replay]
 STOP_TIMEOUT = 5.0  # for the slots still being given back when the process stops
 
 
@@ -51,14 +50,14 @@ class StreamOpener:
         self,
         hub: NotificationManager,
         settings: Settings,
-        session_factory: async_sessionmaker[AsyncSession],
         limiter: Limiter,
+        replay: ReplaySource,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.settings = settings
-        self.session_factory = session_factory
         self.limiter = limiter
+        self._replay = replay
         self.flusher = Flusher(hub.metrics)
         self.expiries = Expiries()
         self._tasks: set[asyncio.Task[object]] = set()
@@ -72,7 +71,7 @@ class StreamOpener:
     def replay_for(self, subscription: Subscription, last_event_id: int | None) -> Replay | None:
         if last_event_id is None:
             return None  # no Last-Event-ID: live only; the REST list is the history
-        return replay(self.session_factory, subscription, last_event_id)
+        return self._replay(subscription, last_event_id)
 
     def spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.streams.flusher import FLUSH_BATCH, Flusher
 from app.core.metrics import Metrics
+from app.streams.flusher import FLUSH_BATCH, Flusher
 
 
 class FakeStream:
