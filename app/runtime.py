@@ -27,13 +27,13 @@ from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
-from app.services.limits import Limiter
+from app.services.limiter import Limiter
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.replay import replay
 from app.services.retention import RetentionJob
 from app.services.writer import NotificationWriter
-from app.streams.opener import StreamOpener
+from app.streams.shared import Streams
 
 NOTIFICATIONS_CHANNEL = "notifications"
 PRESENCE_CHANNEL = "presence"
@@ -49,7 +49,7 @@ class Runtime:
     writer: NotificationWriter
     limiter: Limiter
     presence: Presence
-    streams: StreamOpener
+    streams: Streams
     stream_paths: dict[str, Kind]  # the stream routes' paths, for the direct path
     shutting_down: bool = False  # /readyz answers 503 from then on
 
@@ -84,7 +84,7 @@ async def started(
             max_pending=settings.sse_max_pending_events,
             metrics=metrics,
         )
-        streams = StreamOpener(hub, settings, limiter, partial(replay, session_factory))
+        streams = Streams(hub, settings, limiter, partial(replay, session_factory))
         stack.push_async_callback(streams.stop)  # after the hub's: the slots it frees
         await hub.start()
         stack.push_async_callback(hub.stop)

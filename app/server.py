@@ -87,18 +87,18 @@ class SalonHttpProtocol(HttpToolsProtocol):
         request = read_direct_request(scope, kind, runtime.settings)
         if request is None:
             return False
-        opener = runtime.streams
+        streams = runtime.streams
         try:
-            subscription = opener.subscribe(request)
+            subscription = streams.subscribe(request)
         except DomainError:
             return False  # refused by policy: the app answers it
         self._taken = True
         self.connections.discard(self)  # the server no longer waits for this socket
         head = response_head(self.server_state.default_headers)
         transport = DirectTransport(self.transport, head, scope, runtime.metrics)
-        session = transport.session = StreamSession(opener, transport)
+        session = transport.session = StreamSession(streams, transport)
         self.transport.set_protocol(transport)
-        opener.spawn(session.open(request.principal, subscription, request.options.last_event_id))
+        streams.spawn(session.open(request.principal, subscription, request.options.last_event_id))
         return True
 
 

@@ -7,7 +7,7 @@ worker, HTTP/1.1, WebSockets on, no access log. Granian caps the requests a work
 once (`backpressure`, by default backlog / workers = 1,024): every open stream is one, so
 the cap is lifted as uvicorn has none. Without uvicorn's transport no stream goes direct
 (app.server.SalonHttpProtocol) and none can abort its socket (app.server.TransportAccess):
-all of them go through the ASGI app (app.api.fast_streams.SalonAPI).
+all of them go through the ASGI app (FastAPI's routes).
 
 Granian runs the app in a worker process under this one: the benchmark measures the
 worker (benchmarks.servers.Server.pid). Stop it with SIGTERM to this process, as the

@@ -30,7 +30,7 @@ from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
 from app.services.notification_service import NotificationCreator, NotificationService
-from app.streams.opener import StreamOpener, StreamOptions
+from app.streams.shared import StreamOptions, Streams
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -156,9 +156,9 @@ async def get_stream_options(
     return stream_options(filter, last_event_id_header, last_event_id)
 
 
-async def get_streams(runtime: RuntimeDep) -> StreamOpener:
+async def get_streams(runtime: RuntimeDep) -> Streams:
     return runtime.streams
 
 
 StreamOptionsDep = Annotated[StreamOptions, Depends(get_stream_options)]
-StreamsDep = Annotated[StreamOpener, Depends(get_streams)]
+StreamsDep = Annotated[Streams, Depends(get_streams)]

@@ -34,7 +34,7 @@ from app.services.errors import (
     NotFound,
     PermissionDenied,
 )
-from app.services.limits import BODY_SIZE
+from app.services.limiter import BODY_SIZE
 
 logger = logging.getLogger(__name__)
 

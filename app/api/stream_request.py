@@ -13,7 +13,7 @@ from app.core.connection import Kind
 from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter
 from app.services.errors import BadRequest, DomainError, InvalidRequest
-from app.streams.opener import StreamOptions, StreamRequest
+from app.streams.shared import StreamOptions, StreamRequest
 
 # Query values are bounded so that a URL carrying all of them, percent-encoded, stays well
 # under what the HTTP server reads (64 KiB): past that it answers 400 itself, not as JSON.

@@ -33,7 +33,7 @@ DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 KINDS = get_args(Kind)
 CLOSE_REASONS = (*get_args(CloseReason), "error")
 RECIPIENT_TYPES = ("salon", "user", "customer")
-# The limits of app/services/limits.py, as `salon_limit_refusals{limit=...}` names them.
+# The limits of app/services/limiter.py, as `salon_limit_refusals{limit=...}` names them.
 LIMITS = (
     "streams_per_principal",
     "streams_per_salon",

@@ -25,9 +25,9 @@ from app.core.connection import CloseReason, Connection, Subscription
 from app.core.security import Principal
 from app.core.sse import json_frame, now_iso, retry_frame
 from app.services.errors import LimitExceeded
-from app.services.limits import Lease
+from app.services.limiter import Lease
 from app.streams.logs import log_closed, log_opened
-from app.streams.opener import Replay, StreamOpener
+from app.streams.shared import Replay, Streams
 from app.streams.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -52,14 +52,14 @@ def hello_frame(subscription: Subscription, retry_ms: int) -> bytes:
 class StreamSession:
     """One stream's life; the hub's Sink and the flusher's Flushable when driven."""
 
-    __slots__ = ("conn", "expires", "finished", "lease", "opener", "queued", "transport")
+    __slots__ = ("conn", "expires", "finished", "lease", "queued", "streams", "transport")
 
-    def __init__(self, opener: StreamOpener, transport: Transport) -> None:
-        self.opener = opener
+    def __init__(self, streams: Streams, transport: Transport) -> None:
+        self.streams = streams
         self.transport = transport
         self.conn: Connection | None = None
         self.lease: Lease | None = None
-        self.expires = 0  # the second it is due in opener.expiries; 0 while not live
+        self.expires = 0  # the second it is due in streams.expiries; 0 while not live
         self.finished = False
         self.queued = False  # woken, and waiting for the flusher
 
@@ -68,10 +68,10 @@ class StreamSession:
     ) -> bool:
         """Take the limits' slots, register, say hello, replay, go live. False when the
         stream ended meanwhile (refused, client gone, replay failed): all is given back."""
-        opener, transport = self.opener, self.transport
+        streams, transport = self.streams, self.transport
         try:
             salon_id = subscription.salon_id if subscription.kind == "admin" else None
-            self.lease = await opener.limiter.acquire_stream(principal, salon_id)
+            self.lease = await streams.limiter.acquire_stream(principal, salon_id)
         except LimitExceeded as exc:
             self.finished = True
             await transport.refuse(exc)
@@ -80,14 +80,14 @@ class StreamSession:
             if self.finished:  # the client left while the limits were checked
                 self._give_back_slots()
                 return False
-            replay = opener.replay_for(subscription, last_event_id)
-            conn = opener.hub.register(
+            replay = streams.replay_for(subscription, last_event_id)
+            conn = streams.hub.register(
                 subscription, replay is not None, self if transport.driven else None
             )
             self.conn = conn
             if not transport.driven:
                 conn.abort = transport.abort
-            await transport.start(hello_frame(subscription, opener.settings.sse_retry_ms))
+            await transport.start(hello_frame(subscription, streams.settings.sse_retry_ms))
             log_opened(subscription)
             if not await self._replay(conn, replay):
                 self.finish()  # the client retries
@@ -97,8 +97,8 @@ class StreamSession:
             raise
         if self.finished:
             return False
-        deadline = stream_deadline(principal, opener.settings.sse_max_stream_seconds)
-        self.expires = opener.expiries.add(self, deadline)
+        deadline = stream_deadline(principal, streams.settings.sse_max_stream_seconds)
+        self.expires = streams.expiries.add(self, deadline)
         if transport.driven:
             self.flush()
         return True
@@ -111,7 +111,7 @@ class StreamSession:
             return
         conn = self.conn
         assert conn is not None
-        delivered = self.opener.metrics.delivered
+        delivered = self.streams.metrics.delivered
         try:
             while (data := await conn.take()) is not None:
                 conn.writing = True
@@ -128,7 +128,7 @@ class StreamSession:
         if replay is None:
             return True
         through = 0
-        replayed = self.opener.metrics.replayed
+        replayed = self.streams.metrics.replayed
         try:
             async for data, last_id, count in replay:
                 if self.finished or conn.close_reason is not None:
@@ -147,7 +147,7 @@ class StreamSession:
     def wake(self) -> None:
         if not self.queued and not self.finished:
             self.queued = True
-            self.opener.flusher.add(self)
+            self.streams.flusher.add(self)
 
     def flush(self) -> None:
         conn = self.conn
@@ -159,7 +159,7 @@ class StreamSession:
         if data:
             self.transport.write(data)
             if conn.chunk_notes:
-                self.opener.flusher.count(conn.chunk_oldest, conn.chunk_notes)
+                self.streams.flusher.count(conn.chunk_oldest, conn.chunk_notes)
         if conn.close_reason is not None:
             self.finish()
 
@@ -183,11 +183,11 @@ class StreamSession:
         self.finished = True
         self.conn = None
         if self.expires:
-            self.opener.expiries.discard(self, self.expires)
+            self.streams.expiries.discard(self, self.expires)
             self.expires = 0
         if conn is None:
             return
-        self.opener.hub.unregister(conn)
+        self.streams.hub.unregister(conn)
         if conn.close_reason != "client_gone":
             self.transport.end(conn.close_reason)
         log_closed(conn)
@@ -196,4 +196,4 @@ class StreamSession:
     def _give_back_slots(self) -> None:
         lease, self.lease = self.lease, None
         if lease is not None:
-            self.opener.spawn(self.opener.limiter.release_stream(lease))
+            self.streams.spawn(self.streams.limiter.release_stream(lease))

@@ -22,9 +22,9 @@ from app.core.security import Principal
 from app.core.sse import event_frame
 from app.limits.memory import MemoryLimitStore
 from app.services.errors import LimitExceeded
-from app.services.limits import Limiter
-from app.streams.opener import Replay, StreamOpener
+from app.services.limiter import Limiter
 from app.streams.session import StreamSession
+from app.streams.shared import Replay, Streams
 
 SALON = 10
 ADMIN = Principal(user_id=1, role="admin", salon_id=SALON, expires_at=time.time() + 3600)
@@ -90,17 +90,17 @@ async def hub() -> AsyncIterator[NotificationManager]:
 
 
 @pytest.fixture
-def make_opener(
+def make_streams(
     hub: NotificationManager,
-) -> Callable[..., StreamOpener]:
-    def make(replay: Callable[[Subscription, int], Replay] = no_replay) -> StreamOpener:
+) -> Callable[..., Streams]:
+    def make(replay: Callable[[Subscription, int], Replay] = no_replay) -> Streams:
         settings = Settings(
             secret_key="s" * 32,
             limit_streams_per_principal=1,
             limit_streams_per_salon=0,
             limit_stream_opens=0,
         )
-        return StreamOpener(hub, settings, Limiter(MemoryLimitStore(), settings), replay)
+        return Streams(hub, settings, Limiter(MemoryLimitStore(), settings), replay)
 
     return make
 
@@ -111,14 +111,14 @@ async def turns(n: int = 5) -> None:
         await asyncio.sleep(0)
 
 
-async def slot_is_free(opener: StreamOpener) -> bool:
+async def slot_is_free(streams: Streams) -> bool:
     """Whether the principal's one stream slot can be taken (and gives it back if so)."""
     await turns()
     try:
-        lease = await opener.limiter.acquire_stream(ADMIN, None)
+        lease = await streams.limiter.acquire_stream(ADMIN, None)
     except LimitExceeded:
         return False
-    await opener.limiter.release_stream(lease)
+    await streams.limiter.release_stream(lease)
     return True
 
 
@@ -138,11 +138,11 @@ def replay_with_live_meanwhile(hub: NotificationManager) -> Callable[[Subscripti
 
 @pytest.mark.parametrize("driven", [True, False], ids=["driven", "pumped"])
 async def test_hello_then_replay_then_the_held_live_ones_without_duplicates(
-    hub, make_opener, driven
+    hub, make_streams, driven
 ):
-    opener = make_opener(replay_with_live_meanwhile(hub))
+    streams = make_streams(replay_with_live_meanwhile(hub))
     transport = FakeTransport(driven=driven)
-    session = StreamSession(opener, transport)
+    session = StreamSession(streams, transport)
     if driven:
         assert await session.open(ADMIN, SUBSCRIPTION, 0)
         await turns()
@@ -161,70 +161,74 @@ async def test_hello_then_replay_then_the_held_live_ones_without_duplicates(
     await turns()
     assert hub.stats()["total_connections"] == 0
     assert "end" not in transport.names()  # the client left: nothing more to write
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
-async def test_the_deadline_ends_the_stream_and_gives_everything_back(hub, make_opener):
-    opener = make_opener()
+async def test_the_deadline_ends_the_stream_and_gives_everything_back(hub, make_streams):
+    streams = make_streams()
     transport = FakeTransport()
     soon = Principal(user_id=1, role="admin", salon_id=SALON, expires_at=time.time() + 0.2)
-    assert await StreamSession(opener, transport).open(soon, SUBSCRIPTION, None)
-    assert not await slot_is_free(opener)  # held while the stream is open
+    assert await StreamSession(streams, transport).open(soon, SUBSCRIPTION, None)
+    assert not await slot_is_free(streams)  # held while the stream is open
     async with asyncio.timeout(3):  # deadlines are kept by the second
         while ("end", "expired") not in transport.calls:
             await asyncio.sleep(0.05)
     assert hub.stats()["total_connections"] == 0
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
-async def test_a_stream_past_the_limit_is_refused_before_anything_is_sent(hub, make_opener):
-    opener = make_opener()
+async def test_a_stream_past_the_limit_is_refused_before_anything_is_sent(hub, make_streams):
+    streams = make_streams()
     first, second = FakeTransport(), FakeTransport()
-    assert await StreamSession(opener, first).open(ADMIN, SUBSCRIPTION, None)
-    assert not await StreamSession(opener, second).open(ADMIN, SUBSCRIPTION, None)
+    assert await StreamSession(streams, first).open(ADMIN, SUBSCRIPTION, None)
+    assert not await StreamSession(streams, second).open(ADMIN, SUBSCRIPTION, None)
     assert second.calls == [("refuse", "streams_per_principal")]
     assert hub.stats()["total_connections"] == 1
 
 
-async def test_a_failed_replay_ends_the_stream_and_gives_everything_back(hub, make_opener):
+async def test_a_failed_replay_ends_the_stream_and_gives_everything_back(hub, make_streams):
     async def failing(sub: Subscription, after: int) -> Replay:
         yield frame(1), 1, 1
         raise RuntimeError("the database went away")
 
-    opener = make_opener(failing)
+    streams = make_streams(failing)
     transport = FakeTransport()
-    assert not await StreamSession(opener, transport).open(ADMIN, SUBSCRIPTION, 0)
+    assert not await StreamSession(streams, transport).open(ADMIN, SUBSCRIPTION, 0)
     assert transport.names() == ["start", "write", "end"]
     assert transport.calls[-1] == ("end", None)  # the client retries with Last-Event-ID 1
     assert hub.stats()["total_connections"] == 0
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
-async def test_a_transport_failing_at_the_hello_gives_everything_back(hub, make_opener):
-    opener = make_opener()
+async def test_a_transport_failing_at_the_hello_gives_everything_back(hub, make_streams):
+    streams = make_streams()
     with pytest.raises(OSError):
-        await StreamSession(opener, FakeTransport(start_fails=True)).open(ADMIN, SUBSCRIPTION, None)
+        await StreamSession(streams, FakeTransport(start_fails=True)).open(
+            ADMIN, SUBSCRIPTION, None
+        )
     assert hub.stats()["total_connections"] == 0
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
-async def test_a_client_gone_while_the_limits_were_checked_is_never_registered(hub, make_opener):
-    opener = make_opener()
+async def test_a_client_gone_while_the_limits_were_checked_is_never_registered(hub, make_streams):
+    streams = make_streams()
     transport = FakeTransport()
-    session = StreamSession(opener, transport)
+    session = StreamSession(streams, transport)
     session.end("client_gone")  # as the socket's connection_lost does during the opening
     assert not await session.open(ADMIN, SUBSCRIPTION, None)
     assert transport.calls == []
     assert hub.stats()["total_connections"] == 0
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
 @pytest.mark.parametrize("reason", ["slow_consumer", "shutdown"])
-async def test_the_hub_ending_a_stream_ends_its_transport_with_the_reason(hub, make_opener, reason):
-    opener = make_opener()
+async def test_the_hub_ending_a_stream_ends_its_transport_with_the_reason(
+    hub, make_streams, reason
+):
+    streams = make_streams()
     transport = FakeTransport()
     transport.writable = False  # the client stopped reading: frames pile up
-    assert await StreamSession(opener, transport).open(ADMIN, SUBSCRIPTION, None)
+    assert await StreamSession(streams, transport).open(ADMIN, SUBSCRIPTION, None)
     if reason == "slow_consumer":
         for n in range(1, 8):  # past max_pending (5)
             hub.deliver(route(n), frame(n))
@@ -233,13 +237,13 @@ async def test_the_hub_ending_a_stream_ends_its_transport_with_the_reason(hub, m
     await turns()
     assert transport.calls[-1] == ("end", reason)
     assert hub.stats()["total_connections"] == 0
-    assert await slot_is_free(opener)
+    assert await slot_is_free(streams)
 
 
-async def test_shutdown_writes_what_was_queued_before_ending(hub, make_opener):
-    opener = make_opener()
+async def test_shutdown_writes_what_was_queued_before_ending(hub, make_streams):
+    streams = make_streams()
     transport = FakeTransport()
-    assert await StreamSession(opener, transport).open(ADMIN, SUBSCRIPTION, None)
+    assert await StreamSession(streams, transport).open(ADMIN, SUBSCRIPTION, None)
     hub.deliver(route(1), frame(1))
     await hub.stop()
     await turns()

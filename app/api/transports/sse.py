@@ -19,8 +19,8 @@ from app.api.errors import error_response
 from app.core.connection import CloseReason, Subscription
 from app.core.security import Principal
 from app.services.errors import LimitExceeded
-from app.streams.opener import StreamOpener
 from app.streams.session import StreamSession
+from app.streams.shared import Streams
 
 HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -46,12 +46,12 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        opener: StreamOpener,
+        streams: Streams,
         principal: Principal,
         subscription: Subscription,
         last_event_id: int | None,
     ) -> None:
-        self.opener = opener
+        self.streams = streams
         self.principal = principal
         self.subscription = subscription
         self.last_event_id = last_event_id
@@ -62,7 +62,7 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._scope, self._send = scope, send
         self._abort = transport_abort(scope)
-        session = StreamSession(self.opener, self)
+        session = StreamSession(self.streams, self)
         watcher = asyncio.get_running_loop().create_task(self._watch(receive, session))
         try:
             await session.run(self.principal, self.subscription, self.last_event_id)
@@ -82,7 +82,7 @@ class EventStreamResponse(Response):
     # Transport.
 
     async def refuse(self, exc: LimitExceeded) -> None:
-        response = error_response(self._scope, exc, self.opener.metrics)
+        response = error_response(self._scope, exc, self.streams.metrics)
         await response(self._scope, _no_receive, self._send)
 
     async def start(self, hello: bytes) -> None:

@@ -20,8 +20,8 @@ from app.core.connection import CloseReason, Kind
 from app.core.security import Principal
 from app.core.sse import frames_as_json
 from app.services.errors import DomainError, LimitExceeded, NotAuthenticated, PermissionDenied
-from app.streams.opener import StreamOpener, StreamOptions, StreamRequest
 from app.streams.session import StreamSession
+from app.streams.shared import StreamOptions, StreamRequest, Streams
 
 AUTH_TIMEOUT = 10.0
 CLOSE_NORMAL, CLOSE_TRY_AGAIN = 1000, 1013
@@ -32,25 +32,25 @@ _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
 async def serve_websocket(
     websocket: WebSocket,
-    opener: StreamOpener,
+    streams: Streams,
     kind: Kind,
     options: StreamOptions,
     salon_filter: int | None = None,
 ) -> None:
     """Accept, authenticate, subscribe, then run a stream session on the socket."""
     await websocket.accept()
-    principal = await _authenticate(websocket, opener.settings)
+    principal = await _authenticate(websocket, streams.settings)
     if principal is None:
         return
     request = StreamRequest(principal, kind, options, salon_filter)
     try:
-        subscription = opener.subscribe(request)
+        subscription = streams.subscribe(request)
     except DomainError as exc:
         code = CLOSE_FORBIDDEN if isinstance(exc, PermissionDenied) else CLOSE_INVALID
         await websocket.close(code=code, reason=exc.detail[:120])
         return
-    transport = WebSocketTransport(websocket, opener)
-    session = StreamSession(opener, transport)
+    transport = WebSocketTransport(websocket, streams)
+    session = StreamSession(streams, transport)
     watcher = asyncio.get_running_loop().create_task(_watch(websocket, session))
     try:
         with suppress(*_GONE):
@@ -98,15 +98,15 @@ class WebSocketTransport:
     driven = False
     writable = True
 
-    def __init__(self, websocket: WebSocket, opener: StreamOpener) -> None:
+    def __init__(self, websocket: WebSocket, streams: Streams) -> None:
         self.websocket = websocket
-        self.opener = opener
+        self.streams = streams
         self.close_code: int | None = None  # set when the session ends the stream
         self.close_reason = ""
         self._abort = transport_abort(websocket.scope)
 
     async def refuse(self, exc: LimitExceeded) -> None:
-        note_refusal(self.websocket.scope, 429, exc.detail, self.opener.metrics, exc.limit)
+        note_refusal(self.websocket.scope, 429, exc.detail, self.streams.metrics, exc.limit)
         self.close_code, self.close_reason = CLOSE_LIMITED, exc.detail[:120]
 
     async def start(self, hello: bytes) -> None:

@@ -32,7 +32,7 @@ from app.schemas.notification import (
 )
 from app.services import policy
 from app.services.stored import batch_json
-from app.streams.opener import StreamOpener, StreamRequest
+from app.streams.shared import StreamRequest, Streams
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -168,7 +168,7 @@ async def stream_stats(principal: CurrentPrincipal, runtime: RuntimeDep) -> obje
     return runtime.presence.stats()
 
 
-def _sse(streams: StreamOpener, request: StreamRequest) -> EventStreamResponse:
+def _sse(streams: Streams, request: StreamRequest) -> EventStreamResponse:
     """The stream as an SSE response; policy's refusal (403, 422) is raised before it."""
     subscription = streams.subscribe(request)
     return EventStreamResponse(

@@ -15,7 +15,7 @@ from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
 from app.schemas.notification import NotificationFilter
 from app.services import policy
-from app.services.limits import Limiter
+from app.services.limiter import Limiter
 from app.streams.expiries import Expiries
 from app.streams.flusher import Flusher
 
@@ -45,7 +45,9 @@ class StreamRequest:
     salon_filter: int | None = None
 
 
-class StreamOpener:
+class Streams:
+    """The streams of this process: the hub, the limits, the flusher, the deadlines."""
+
     def __init__(
         self,
         hub: NotificationManager,
