@@ -18,10 +18,10 @@ tries here left the worker stuck in granian's WorkerSignal.set().
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
+from starlette.types import ASGIApp
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
@@ -30,7 +30,7 @@ from benchmarks.launch import prepare
 BACKPRESSURE = 1_000_000  # concurrent requests per worker: streams are requests
 
 
-def create_app() -> FastAPI:
+def create_app() -> ASGIApp:
     """The worker's app, built in the worker from the environment (as `salon serve`)."""
     from app.main import create_app
 

@@ -36,6 +36,14 @@ def transport_abort(scope: Scope) -> Callable[[], None] | None:
     return abort if callable(abort) else None
 
 
+async def end_when_gone(session: StreamSession, receive: Receive, disconnect: str) -> None:
+    """A stream's watcher: reads what the client sends until it disconnects."""
+    with suppress(Exception):
+        while (await receive())["type"] != disconnect:
+            pass
+    session.end("client_gone")
+
+
 class EventStreamResponse(Response):
     """A Response so FastAPI passes it through untouched; it writes its own headers and body
     as the Transport of a StreamSession."""
@@ -63,7 +71,8 @@ class EventStreamResponse(Response):
         self._scope, self._send = scope, send
         self._abort = transport_abort(scope)
         session = StreamSession(self.streams, self)
-        watcher = asyncio.get_running_loop().create_task(self._watch(receive, session))
+        watch = end_when_gone(session, receive, "http.disconnect")
+        watcher = asyncio.get_running_loop().create_task(watch)
         try:
             await session.run(self.principal, self.subscription, self.last_event_id)
         finally:
@@ -71,13 +80,6 @@ class EventStreamResponse(Response):
         if self._end_body:
             with suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _watch(receive: Receive, session: StreamSession) -> None:
-        with suppress(Exception):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        session.end("client_gone")
 
     # Transport.
 

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.api import credentials
 from app.api.errors import note_refusal
-from app.api.transports.sse import transport_abort
+from app.api.transports.sse import end_when_gone, transport_abort
 from app.core.config import Settings
 from app.core.connection import CloseReason, Kind
 from app.core.security import Principal
@@ -51,7 +51,8 @@ async def serve_websocket(
         return
     transport = WebSocketTransport(websocket, streams)
     session = StreamSession(streams, transport)
-    watcher = asyncio.get_running_loop().create_task(_watch(websocket, session))
+    watch = end_when_gone(session, websocket.receive, "websocket.disconnect")
+    watcher = asyncio.get_running_loop().create_task(watch)
     try:
         with suppress(*_GONE):
             await session.run(principal, subscription, options.last_event_id)
@@ -60,13 +61,6 @@ async def serve_websocket(
     if transport.close_code is not None:
         with suppress(Exception):
             await websocket.close(code=transport.close_code, reason=transport.close_reason)
-
-
-async def _watch(websocket: WebSocket, session: StreamSession) -> None:
-    with suppress(Exception):
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-    session.end("client_gone")
 
 
 async def _authenticate(websocket: WebSocket, settings: Settings) -> Principal | None:
