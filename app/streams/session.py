@@ -89,7 +89,7 @@ class StreamSession:
                 conn.abort = transport.abort
             await transport.start(hello_frame(subscription, streams.settings.sse_retry_ms))
             log_opened(subscription)
-            if not await self._replay(conn, replay):
+            if replay is not None and not await self._replay(conn, replay):
                 self.finish()  # the client retries
                 return False
         except BaseException:
@@ -122,11 +122,9 @@ class StreamSession:
         finally:
             self.finish()
 
-    async def _replay(self, conn: Connection, replay: Replay | None) -> bool:
+    async def _replay(self, conn: Connection, replay: Replay) -> bool:
         """Write what the client missed, then release the live notifications held meanwhile
         (registered holding them, so none falls in between). False if the replay failed."""
-        if replay is None:
-            return True
         through = 0
         replayed = self.streams.metrics.replayed
         try:
