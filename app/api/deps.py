@@ -20,6 +20,7 @@ from app.api.stream_request import (
     MAX_TYPES_LENGTH,
     make_filter,
     stream_options,
+    stream_principal,
 )
 from app.core.config import Settings
 from app.core.security import Principal
@@ -79,10 +80,9 @@ async def get_stream_principal(
 ) -> Principal:
     """Who opens a stream: the Authorization header (access or stream token), `?token=`
     (stream tokens only), or the session cookie."""
-    if bearer:
-        return credentials.from_bearer(bearer, settings, stream_token_ok=True)
-    if token is not None:
-        return credentials.from_url_token(token, settings)
+    principal = stream_principal(bearer or None, token, settings)
+    if principal is not None:
+        return principal
     principal = credentials.from_session_cookie(request, settings)
     if principal is None:
         raise NotAuthenticated("not authenticated")

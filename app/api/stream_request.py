@@ -10,6 +10,7 @@ from starlette.types import Scope
 from app.api import credentials
 from app.core.config import Settings
 from app.core.connection import Kind
+from app.core.security import Principal
 from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter
 from app.services.errors import BadRequest, DomainError, InvalidRequest
@@ -54,6 +55,18 @@ def stream_options(
     return StreamOptions(filter, parse_last_event_id(raw))
 
 
+def stream_principal(
+    bearer: str | None, url_token: str | None, settings: Settings
+) -> Principal | None:
+    """The Authorization header's token (access or stream token), else `?token=` (stream
+    tokens only); NotAuthenticated when the one given doesn't pass; None without either."""
+    if bearer is not None:
+        return credentials.from_bearer(bearer, settings, stream_token_ok=True)
+    if url_token is not None:
+        return credentials.from_url_token(url_token, settings)
+    return None
+
+
 def read_direct_request(scope: Scope, kind: Kind, settings: Settings) -> StreamRequest | None:
     """The request the direct path can open with no doubt: a bearer or `?token=` credential
     that checks out, no Origin (CORS is the app's), options that parse. None for anything
@@ -64,12 +77,9 @@ def read_direct_request(scope: Scope, kind: Kind, settings: Settings) -> StreamR
     try:
         query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
         bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-        if bearer is not None:
-            principal = credentials.from_bearer(bearer, settings, stream_token_ok=True)
-        elif "token" in query:
-            principal = credentials.from_url_token(query["token"], settings)
-        else:
-            return None
+        principal = stream_principal(bearer, query.get("token"), settings)
+        if principal is None:
+            return None  # the session cookie, or nothing: the route's to answer
         header_id = headers.get(b"last-event-id")
         options = stream_options(
             make_filter(query.get("types"), query.get("min_priority", "low")),
