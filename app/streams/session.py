@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import cast
 
 from app.core.connection import CloseReason, Connection, Subscription
 from app.core.security import Principal
@@ -28,7 +29,7 @@ from app.services.errors import LimitExceeded
 from app.services.limiter import Lease
 from app.streams.logs import log_closed, log_opened
 from app.streams.shared import Replay, Streams
-from app.streams.transport import Transport
+from app.streams.transport import DrivenTransport, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +152,12 @@ class StreamSession:
         conn = self.conn
         if conn is None or self.finished:
             return
-        if not self.transport.writable and conn.close_reason is None:
+        transport = cast(DrivenTransport, self.transport)  # only a driven one is woken
+        if not transport.writable and conn.close_reason is None:
             return  # the client's buffer is full: what is pending waits (or overflows)
         data = conn.take_nowait()
         if data:
-            self.transport.write(data)
+            transport.write(data)
             if conn.chunk_notes:
                 self.streams.flusher.count(conn.chunk_oldest, conn.chunk_notes)
         if conn.close_reason is not None:

@@ -19,18 +19,11 @@ class Transport(Protocol):
 
     driven: bool
 
-    @property
-    def writable(self) -> bool:
-        """False while the client's socket buffer is full (driven transports)."""
-
     async def refuse(self, exc: LimitExceeded) -> None:
         """Answer a refusal by the limits; nothing was sent before."""
 
     async def start(self, hello: bytes) -> None:
         """Send the response's head and the session's first frames."""
-
-    def write(self, data: bytes) -> None:
-        """Send SSE frames now (driven transports only)."""
 
     async def write_when_ready(self, data: bytes) -> None:
         """Send SSE frames once the client's socket can take them."""
@@ -41,3 +34,14 @@ class Transport(Protocol):
 
     def abort(self) -> None:
         """Drop the socket now: a write is stuck on a client that stopped reading."""
+
+
+class DrivenTransport(Transport, Protocol):
+    """A transport the flusher writes synchronously (`driven` is True)."""
+
+    @property
+    def writable(self) -> bool:
+        """False while the client's socket buffer is full: what is pending waits."""
+
+    def write(self, data: bytes) -> None:
+        """Send SSE frames now; never waits."""

@@ -50,7 +50,6 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
     driven = False
-    writable = True
 
     def __init__(
         self,
@@ -90,9 +89,6 @@ class EventStreamResponse(Response):
     async def start(self, hello: bytes) -> None:
         await self._send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await self.write_when_ready(hello)
-
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError("pumped transport: use write_when_ready")
 
     async def write_when_ready(self, data: bytes) -> None:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})

@@ -90,7 +90,6 @@ class WebSocketTransport:
     """A session's Transport over a WebSocket, pumped by the endpoint's task."""
 
     driven = False
-    writable = True
 
     def __init__(self, websocket: WebSocket, streams: Streams) -> None:
         self.websocket = websocket
@@ -105,9 +104,6 @@ class WebSocketTransport:
 
     async def start(self, hello: bytes) -> None:
         await self.write_when_ready(hello)
-
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError("pumped transport: use write_when_ready")
 
     async def write_when_ready(self, data: bytes) -> None:
         for message in frames_as_json(data):
