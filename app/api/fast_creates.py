@@ -54,20 +54,11 @@ class FastCreates:
         runtime = runtime_of(self.app)
         headers = dict(scope["headers"])
         bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-        length = headers.get(b"content-length", b"")
-        if b"origin" in headers:
-            decline = "origin"
-        elif bearer is None:
-            decline = "no_bearer"
-        elif not headers.get(b"content-type", b"").startswith(b"application/json"):
-            decline = "not_json"
-        elif not length.isdigit():
-            decline = "no_length"
-        elif int(length) > runtime.settings.max_request_body_bytes:
-            decline = "too_large"
-        else:
-            decline = ""
-        if decline or bearer is None:
+        if bearer is None:
+            await self._decline("no_bearer", scope, receive, send)
+            return
+        decline = _unsure_of(headers, runtime.settings.max_request_body_bytes)
+        if decline is not None:
             await self._decline(decline, scope, receive, send)
             return
         try:
@@ -102,6 +93,20 @@ class FastCreates:
     async def _decline(self, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
         runtime_of(self.app).metrics.fast_create_declines.labels(reason).inc()
         await self.app(scope, receive, send)
+
+
+def _unsure_of(headers: dict[bytes, bytes], max_bytes: int) -> str | None:
+    """Why a request with a bearer token is left to the app as it came, if it is."""
+    length = headers.get(b"content-length", b"")
+    if b"origin" in headers:
+        return "origin"  # a browser: CORS is the app's middleware's
+    if not headers.get(b"content-type", b"").startswith(b"application/json"):
+        return "not_json"
+    if not length.isdigit():
+        return "no_length"
+    if int(length) > max_bytes:
+        return "too_large"  # the app's middleware answers the 413
+    return None
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
