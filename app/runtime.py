@@ -28,6 +28,7 @@ from app.limits import create_limit_store
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limiter import Limiter
+from app.services.notification_service import NotificationCreator
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.replay import replay
@@ -46,7 +47,7 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     broker: Broker
     hub: NotificationManager
-    writer: NotificationWriter
+    creator: NotificationCreator  # one per process: it keeps the routing cache
     limiter: Limiter
     presence: Presence
     streams: Streams
@@ -111,7 +112,7 @@ async def started(
             session_factory=session_factory,
             broker=broker,
             hub=hub,
-            writer=NotificationWriter(session_factory, publisher),
+            creator=NotificationCreator(NotificationWriter(session_factory, publisher)),
             limiter=limiter,
             presence=presence,
             streams=streams,

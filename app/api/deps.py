@@ -99,17 +99,17 @@ async def get_account_service(session: SessionDep) -> AccountService:
     return AccountService(session)
 
 
-async def get_notification_service(runtime: RuntimeDep, session: SessionDep) -> NotificationService:
-    return NotificationService(session, runtime.writer)
+async def get_notification_service(session: SessionDep) -> NotificationService:
+    return NotificationService(session)
 
 
 async def get_notification_creator(runtime: RuntimeDep) -> NotificationCreator:
     """The create endpoints' service: no session of the request's (none is opened for them)."""
-    return NotificationCreator(runtime.writer)
+    return runtime.creator
 
 
 async def get_appointment_service(runtime: RuntimeDep, session: SessionDep) -> AppointmentService:
-    return AppointmentService(session, runtime.writer)
+    return AppointmentService(session, runtime.creator)
 
 
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]

@@ -24,7 +24,6 @@ from app.api.errors import error_response, internal_error_response
 from app.runtime import runtime_of
 from app.schemas.notification import NotificationBatchCreate, NotificationCreate
 from app.services.errors import DomainError
-from app.services.notification_service import NotificationCreator
 from app.services.stored import batch_json
 
 
@@ -71,7 +70,7 @@ class FastCreates:
         except (DomainError, ValidationError):
             await self._decline("unsure", scope, _replaying(body, receive), send)
             return
-        creator = NotificationCreator(runtime.writer)
+        creator = runtime.creator
         response: Response
         try:
             if isinstance(data, NotificationBatchCreate):

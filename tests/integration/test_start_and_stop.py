@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.db.migrate import upgrade_database
 from app.main import create_fastapi_app
 from app.runtime import runtime_of
-from tests.utils.cluster import REDIS_URL
+from tests.utils.redis_server import REDIS_URL
 
 BROKERS = {"memory": "memory://", "redis": REDIS_URL}
 
