@@ -18,7 +18,7 @@ from app.schemas.account import AccountCreate, ServiceCreate
 from app.schemas.common import is_storable
 from app.services import policy
 from app.services.errors import Conflict, NotAuthenticated, NotFound
-from app.services.limits import Limiter
+from app.services.limiter import Limiter
 
 
 def issue_token(
