@@ -26,9 +26,11 @@ from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.server import DrainOnSignal
+from app.services.activity import History, Sampler
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter
+from app.services.operations import Operations
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.retention import RetentionJob
@@ -54,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sequencer = DeliverySequencer(
             manager, broker, NOTIFICATIONS_CHANNEL, session_factory, settings.catch_up_interval
         )
-        presence = Presence(manager, broker, PRESENCE_CHANNEL, settings.presence_interval)
+        history = History(settings.ops_sample_interval)
+        presence = Presence(manager, broker, PRESENCE_CHANNEL, settings.presence_interval, history)
+        sampler = Sampler(manager, history, presence.name)
         retention = RetentionJob(
             session_factory,
             timedelta(days=settings.notification_retention_days),
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = app.state
         state.settings, state.broker, state.manager = settings, broker, manager
         state.session_factory, state.presence = session_factory, presence
+        state.operations = Operations(presence, session_factory, broker)
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
         state.writer = NotificationWriter(session_factory, publisher)
         limiter = Limiter(create_limit_store(settings.broker_url, settings.broker_prefix), settings)
@@ -72,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.shutting_down = False
         drain_on_signal = DrainOnSignal(app)
         # Started in this order and stopped in the reverse one.
-        parts: tuple[Any, ...] = (broker, limiter, manager, sequencer, presence, retention)
+        parts: tuple[Any, ...] = (
+            broker, limiter, manager, sequencer, sampler, presence, retention,
+        )  # fmt: skip
         for part in parts:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)

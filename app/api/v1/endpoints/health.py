@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+
+from app.services.readiness import check_dependencies
 
 router = APIRouter(tags=["operations"])
-
-# A readiness probe must answer even when a dependency hangs (a frozen Redis, a partitioned
-# database): each check that takes longer counts as failed, within the 1 s probe timeout
-# orchestrators use by default.
-CHECK_TIMEOUT = 0.8
 
 
 @router.get("/healthz")
@@ -35,26 +27,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """The database (its schema readable) and the broker answer, and the server is not stopping."""
     state = request.app.state
-
-    async def database() -> bool:
-        async with state.session_factory() as session:
-            await session.execute(text("SELECT version_num FROM alembic_version"))
-        return True
-
-    async def broker() -> bool:
-        return bool(await state.broker.ping())
-
-    database_ok, broker_ok = await asyncio.gather(_check(database), _check(broker))
+    database_ok, broker_ok = await check_dependencies(state.session_factory, state.broker)
     ready = database_ok and broker_ok and not state.shutting_down
     body = {"ready": ready, "database": database_ok, "broker": broker_ok}
     return JSONResponse(body, status_code=200 if ready else 503)
-
-
-async def _check(probe: Callable[[], Awaitable[Any]]) -> bool:
-    try:
-        return bool(await asyncio.wait_for(probe(), CHECK_TIMEOUT))
-    except Exception:
-        return False
 
 
 @router.get(
