@@ -4,7 +4,7 @@ Every `interval` seconds (on the wall clock's multiples of it, so that the insta
 line up) an instance turns its metrics' counters into a Sample: what changed since the previous
 one (notifications created, deliveries and their latency buckets, slow consumers dropped, limit
 refusals), its open streams and its event loop's p99 lag. Presence carries each instance's latest
-sample to the others, and every instance keeps the last 15 minutes of every instance's samples
+samples to the others, and every instance keeps the last 15 minutes of every instance's samples
 (a ring per instance), so whichever answers shows the whole deployment.
 
 In memory only: an instance that restarts starts with empty charts, filled as samples come;
@@ -14,6 +14,7 @@ the others keep theirs, the restarted one's earlier samples included.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections import deque
@@ -69,6 +70,11 @@ class History:
     def latest(self, instance: str) -> Sample | None:
         ring = self._rings.get(instance)
         return ring[-1] if ring else None
+
+    def recent(self, instance: str, count: int) -> list[Sample]:
+        """The instance's last `count` samples, oldest first."""
+        ring = self._rings.get(instance, ())
+        return list(itertools.islice(ring, max(0, len(ring) - count), None))
 
     def series(self, now: float) -> Series:
         oldest = now - HISTORY_SECONDS

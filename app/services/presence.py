@@ -1,7 +1,7 @@
 """Connection statistics of the whole deployment: each instance announces its own on the bus.
 
 Every instance publishes a snapshot of its hub (its stats, its admin streams per salon and
-its latest activity sample) when it changes (at most every `interval`) and at least every
+its latest activity samples) when it changes (at most every `interval`) and at least every
 few intervals; the stats endpoint merges its own live figures with the fresh snapshots of
 the others. An instance that stops says goodbye; one that dies stops being counted once its
 snapshot is stale. The samples of the others go to the activity history as they come.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
@@ -51,6 +52,9 @@ class Presence:
     ) -> None:
         self.hub = hub
         self.history = history
+        # Samples may come faster than announcements (or one may be late): each carries the
+        # last few, so that none is missed by the others.
+        self._samples_per_announcement = math.ceil(interval / history.interval) + 2
         self.broker = broker
         self.channel = channel
         self.interval = interval
@@ -78,18 +82,18 @@ class Presence:
             return
         if "stats" in snapshot:
             self._others[name] = (time.monotonic(), snapshot)
-            if snapshot.get("sample"):
-                self.history.record(name, snapshot["sample"])
+            for sample in snapshot.get("samples", ()):
+                self.history.record(name, sample)  # those it already has are ignored
         else:
             self._others.pop(name, None)  # it said goodbye
 
     def snapshot(self) -> dict[str, Any]:
-        """What this instance announces: its hub's figures and its latest activity sample."""
+        """What this instance announces: its hub's figures and its latest activity samples."""
         return {
             "instance": self.name,
             "stats": self.hub.stats(),
             "salons": self.hub.admin_streams_by_salon(),
-            "sample": self.history.latest(self.name),
+            "samples": self.history.recent(self.name, self._samples_per_announcement),
         }
 
     def live(self) -> dict[str, tuple[float, dict[str, Any]]]:
