@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = app.state
         state.settings, state.broker, state.manager = settings, broker, manager
         state.session_factory, state.presence = session_factory, presence
-        state.operations = Operations(presence, session_factory, broker)
+        state.operations = operations = Operations(presence, session_factory, broker)
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
         state.writer = NotificationWriter(session_factory, publisher)
         limiter = Limiter(create_limit_store(settings.broker_url, settings.broker_prefix), settings)
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drain_on_signal = DrainOnSignal(app)
         # Started in this order and stopped in the reverse one.
         parts: tuple[Any, ...] = (
-            broker, limiter, manager, sequencer, sampler, presence, retention,
+            broker, limiter, manager, sequencer, sampler, presence, operations, retention,
         )  # fmt: skip
         for part in parts:
             await part.start()

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
+from app.core.tasks import cancel_and_wait
 from app.db.repositories.operations import busiest_salons
 from app.services.presence import COUNTED, Presence, merge_stats
 from app.services.readiness import Dependencies, check_dependencies
@@ -50,6 +51,12 @@ class Operations:
         self.refresh_seconds = refresh_seconds
         self._view: asyncio.Task[DatabaseView] | None = None
         self._view_started = 0.0
+
+    async def start(self) -> None:
+        pass  # its reads of the database start on demand
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._view)  # a read of the database still under way
 
     async def overview(self) -> dict[str, Any]:
         live = self.presence.live()
