@@ -10,6 +10,7 @@ test-artifacts/e2e/ (ops-laptop.png, ops-phone.png).
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import httpx
@@ -74,8 +75,14 @@ async def test_the_superadmin_sees_streams_and_notifications_move_the_figures(
 
         await expect(page.locator("#super-view")).to_be_visible(timeout=5_000)
         await expect(page.locator("#ops-total")).to_have_text("0", timeout=5_000)
-        await expect(page.locator("#ops-health-label")).to_have_text("Healthy")
-        await expect(page.locator("#ops-checks [data-ok='true']")).to_have_count(3)
+        # Health in words (the loop's lag is left out: a loaded test machine may lag).
+        await expect(page.locator("#ops-health-label")).to_have_text(
+            re.compile(r"^(Healthy|Degraded: event loop lagging)$")
+        )
+        checks = page.locator("#ops-checks dd")
+        await expect(checks.nth(0)).to_have_text("OK: answering")  # the database
+        await expect(checks.nth(1)).to_have_text("OK: answering")  # the broker
+        await expect(checks.nth(2)).to_have_text(re.compile(r"^(OK|Slow): [\d.,]+ ms$"))
         await expect(page.locator("#ops-instances tbody tr")).to_have_count(1)
         await expect(page.locator("#ops-charts figure")).to_have_count(6)
         assert await chart_peak(page, "created") == 0
