@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
-from app.db.repositories.operations import read_schema_version
+from app.db.repositories.schema import schema_revision
 
 # A readiness probe must answer even when a dependency hangs (a frozen Redis, a partitioned
 # database): each check that takes longer counts as failed, within the 1 s probe timeout
@@ -29,7 +29,7 @@ async def check_dependencies(
 
     async def database() -> bool:
         async with session_factory() as session:
-            await read_schema_version(session)
+            await schema_revision(session)
         return True
 
     database_ok, broker_ok = await asyncio.gather(answers(database), answers(broker.ping))

@@ -19,7 +19,7 @@ from tests.utils.cluster import (
     instance_env,
     start_instances,
 )
-from tests.utils.factories import API, Api, connect
+from tests.utils.factories import API, Api, assert_json_error, connect
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
 
@@ -56,12 +56,10 @@ async def test_overview_is_for_superadmins_only(api: Api) -> None:
     admin = await api.create_admin(salon.id)
     customer = await api.register_customer()
 
-    anonymous = await api.client.get(OVERVIEW)
-    assert anonymous.status_code == 401, anonymous.text
+    assert_json_error(await api.client.get(OVERVIEW), 401)
     for account in (admin, customer):
         refused = await api.client.get(OVERVIEW, headers=account.headers)
-        assert refused.status_code == 403, refused.text
-        assert refused.json()["detail"] == "superadmin only"
+        assert assert_json_error(refused, 403)["detail"] == "superadmin only"
     body = await overview(api)
     assert body["health"]["database"] is True and body["health"]["broker"] is True
 

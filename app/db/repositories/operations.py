@@ -1,19 +1,14 @@
-"""Queries of the operations views: is the schema readable, which salons are busiest."""
+"""Queries of the operations overview: which salons are busiest."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Notification, Salon
-
-
-async def read_schema_version(session: AsyncSession) -> str | None:
-    """The applied migration: the database answers and its schema is readable."""
-    return await session.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 async def busiest_salons(
