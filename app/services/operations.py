@@ -52,9 +52,6 @@ class Operations:
         self._view: asyncio.Task[DatabaseView] | None = None
         self._view_started = 0.0
 
-    async def start(self) -> None:
-        pass  # its reads of the database start on demand
-
     async def stop(self) -> None:
         await cancel_and_wait(self._view)  # a read of the database still under way
 

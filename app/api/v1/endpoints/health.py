@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from app.runtime import runtime_of
 from app.services.readiness import check_dependencies
 
 router = APIRouter(tags=["operations"])
@@ -26,9 +27,9 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """The database (its schema readable) and the broker answer, and the server is not stopping."""
-    state = request.app.state
-    database_ok, broker_ok = await check_dependencies(state.session_factory, state.broker)
-    ready = database_ok and broker_ok and not state.shutting_down
+    runtime = runtime_of(request.app)
+    database_ok, broker_ok = await check_dependencies(runtime.session_factory, runtime.broker)
+    ready = database_ok and broker_ok and not runtime.shutting_down
     body = {"ready": ready, "database": database_ok, "broker": broker_ok}
     return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -40,4 +41,4 @@ async def readyz(request: Request) -> JSONResponse:
 )
 async def metrics(request: Request) -> Response:
     """Prometheus text format: this process's figures only; scrape every instance."""
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(runtime_of(request.app).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
