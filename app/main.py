@@ -25,6 +25,7 @@ from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
+from app.push.service import WebPush
 from app.server import DrainOnSignal
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
@@ -71,8 +72,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.direct_streams = DirectStreams(state.streams)
         state.shutting_down = False
         drain_on_signal = DrainOnSignal(app)
+        # Web Push (app/push/): pushes to recipients whose streams didn't get a notification.
+        state.push = WebPush(settings, session_factory, broker, manager, state.metrics)
         # Started in this order and stopped in the reverse one.
-        parts: tuple[Any, ...] = (broker, limiter, manager, sequencer, presence, retention)
+        parts: tuple[Any, ...] = (
+            broker,
+            limiter,
+            manager,
+            sequencer,
+            presence,
+            retention,
+            state.push,
+        )
         for part in parts:
             await part.start()
         await ensure_first_superadmin(session_factory, settings)

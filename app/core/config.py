@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
+    # Web Push (app/push/): browsers that are closed
+    # PEM or base64url raw P-256 key; empty: generated once into .salon-vapid, with a warning.
+    vapid_private_key: str = ""
+    vapid_subject: str = Field(default="mailto:admin@localhost", pattern=r"^(mailto:|https:).+")
+    # A recipient whose streams got nothing within this many seconds of creation is pushed.
+    push_delay_seconds: float = Field(default=5, ge=0)
+    push_ttl_seconds: int = Field(default=86400, ge=0)
+    push_max_attempts: int = Field(default=5, ge=1)
+    # Tests and private deployments only: lets endpoints be http:// or on private addresses.
+    push_allow_private_endpoints: bool = False
+    push_concurrency: int = Field(default=50, ge=1)  # requests to push services at once
+    push_attempt_timeout: float = Field(default=10, gt=0)
+    push_poll_interval: float = Field(default=0.5, gt=0)
+    push_max_subscriptions_per_user: int = Field(default=10, ge=1)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

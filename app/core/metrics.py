@@ -41,6 +41,7 @@ LIMITS = (
     "stats_requests",
     "body_size",
 )
+PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
 
 
 class WeightedHistogram(Collector):
@@ -119,6 +120,10 @@ class Metrics:
         self.refusals = Counter(
             "salon_limit_refusals", "Requests refused by a limit", ["limit"], registry=registry
         )
+        # Web Push (app/push/): each attempt's result; `failed` also when retries ran out.
+        self.push_sent = Counter(
+            "salon_push_sent", "Web Push attempts by result", ["result"], registry=registry
+        )
         self.latency = WeightedHistogram(
             "salon_delivery_latency_seconds",
             "From a notification's creation to its write on a stream",
@@ -156,6 +161,8 @@ class Metrics:
         self._created = {t: self.created.labels(t) for t in RECIPIENT_TYPES}
         for limit in LIMITS:
             self.refusals.labels(limit)
+        for result in PUSH_RESULTS:
+            self.push_sent.labels(result)
 
     def notification_created(self, recipient_type: str) -> None:
         self._created[recipient_type].inc()

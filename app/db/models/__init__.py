@@ -3,5 +3,16 @@
 from app.db.models.account import Salon, User
 from app.db.models.booking import Appointment, Service
 from app.db.models.notification import Notification, Watermark
+from app.db.models.push_subscription import PushOutbox, PushReached, PushSubscription
 
-__all__ = ["Appointment", "Notification", "Salon", "Service", "User", "Watermark"]
+__all__ = [
+    "Appointment",
+    "Notification",
+    "PushOutbox",
+    "PushReached",
+    "PushSubscription",
+    "Salon",
+    "Service",
+    "User",
+    "Watermark",
+]
