@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.utils.cluster import instance_env
 from tests.utils.factories import API, Account, Api, connect, expect
 from tests.utils.push_service import (
     BrowserSubscription,
@@ -420,3 +422,47 @@ async def test_cookie_signed_subscribe_needs_the_csrf_header(api: Api) -> None:
         assert signed_in.status_code in (200, 204), signed_in.text
         refused = await browser.post(f"{API}/push/subscriptions", json=body)
         assert refused.status_code == 403
+
+
+# ---------------------------------------------------------------------- several instances
+
+
+async def test_two_instances_a_stream_on_the_other_one_means_no_push_and_a_dead_one_misses_none(
+    backend: str, tmp_path: Path, server_factory
+) -> None:
+    # Every instance of a deployment signs with the same key (browsers bind a subscription
+    # to the applicationServerKey): here given raw, base64url, as VAPID_PRIVATE_KEY.
+    raw_key = b64url(
+        ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32)
+    )
+    env = {**instance_env(), **PUSH_SETTINGS, "VAPID_PRIVATE_KEY": raw_key}
+    one = await asyncio.to_thread(server_factory, env)  # a fresh database for this deployment
+    two = ServerProcess(dict(one.overrides), workdir=tmp_path / "two", backend=backend)
+    await two.astart()
+    try:
+        async with connect(one) as on_one, connect(two) as on_two:
+            keys = {
+                expect(await a.client.get(f"{API}/push/vapid-public-key"), 200).json()["public_key"]
+                for a in (on_one, on_two)
+            }
+            [public_key] = keys
+            async with loopback_push_service(public_key) as service:
+                _, admin, customer = await world(on_one)
+                browser = service.new_subscription()
+                await subscribe(on_one, customer, browser)
+                await asyncio.sleep(0.5)  # instance two hears of the subscription (broker)
+                async with open_stream(on_two.client, CUSTOMER_STREAM, token=customer.token) as s:
+                    await s.next_event()
+                    seen = await notify_customer(on_one, admin, customer)
+                    assert (await s.next_notification()).json()["id"] == seen["id"]
+                    await asyncio.sleep(PUSH_DELAY * 3)
+                assert service.pushes_to(browser) == []
+
+                # Created on two, which dies before it is due: one pushes it.
+                missed = await notify_customer(on_two, admin, customer)
+                await asyncio.to_thread(two.kill)
+                [push] = await service.wait_for(browser, timeout=15)
+                assert push.payload["id"] == missed["id"]
+                assert service.errors == []
+    finally:
+        await two.astop()
