@@ -466,3 +466,17 @@ async def test_two_instances_a_stream_on_the_other_one_means_no_push_and_a_dead_
                 assert service.errors == []
     finally:
         await two.astop()
+
+
+async def test_the_log_names_a_push_service_but_never_an_endpoint(
+    push_api: Api, push_server: ServerProcess, service: LoopbackPushService
+) -> None:
+    _, admin, customer = await world(push_api)
+    browser = service.new_subscription()
+    await subscribe(push_api, customer, browser)
+    await notify_customer(push_api, admin, customer)
+    await service.wait_for(browser)
+    await asyncio.sleep(0.3)
+    log = push_server.log_text()
+    assert f"to {service.origin.rsplit(':', 1)[0]}" in log  # the origin, without the path
+    assert browser.token not in log
