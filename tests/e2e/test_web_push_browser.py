@@ -2,12 +2,12 @@
 dashboard's subscribe and unsubscribe code against the server.
 
 Headless Chromium has no push service, so `pushManager.subscribe` itself can't run end to
-end. ONLY in `test_dashboard_subscribes_and_unsubscribes...` is the browser's pushManager
-replaced by a stub (an init script), which hands the dashboard a subscription whose keys
-this test holds, on a loopback push service (tests/utils/push_service.py). Everything else
-is real: the server pushes to that service, the service decrypts it, and the decrypted
-payload is delivered to the real service worker through the DevTools protocol
-(`ServiceWorker.deliverPushMessage`), which shows it as a notification.
+end. ONLY where the subscribe code runs (the dashboard's, and docs/clients.md's example)
+is the browser's pushManager replaced by a stub (STUB_PUSH_MANAGER, an init script), which
+hands the page a subscription whose keys this test holds, on a loopback push service
+(tests/utils/push_service.py). Everything else is real: the server pushes to that service,
+the service decrypts it, and the decrypted payload is delivered to the real service worker
+through the DevTools protocol (`ServiceWorker.deliverPushMessage`), which shows it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expect
 
 from app.services.bootstrap import DEMO_ADMIN, DEMO_CUSTOMER
-from tests.e2e.conftest import DemoServer, demo_server
+from tests.e2e.conftest import DemoServer, OriginServer, demo_server
 from tests.e2e.test_dashboard import open_dashboard, sign_in
 from tests.utils.factories import API
 from tests.utils.factories import expect as expect_status
+from tests.utils.guide import guide_block
 from tests.utils.push_service import BrowserSubscription, loopback_push_service, unb64url
 
 pytestmark = pytest.mark.timeout(90)
@@ -275,3 +276,46 @@ async def test_dashboard_subscribes_and_unsubscribes_and_a_real_push_reaches_the
             )
             assert listed.json() == []
             assert service.errors == []
+
+
+async def test_the_guides_example_subscribes_from_another_origin_and_unsubscribes(
+    browser: Browser, tmp_path: Path, allowed_origin: OriginServer
+) -> None:
+    settings = {"PUSH_ALLOW_PRIVATE_ENDPOINTS": "1", "CORS_ORIGINS": allowed_origin.origin}
+    context = await browser.new_context()
+    await context.grant_permissions(["notifications"], origin=allowed_origin.origin)
+    await context.add_init_script(STUB_PUSH_MANAGER)  # pushManager: the one stub
+    try:
+        with demo_server(tmp_path / "guide", **settings) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                customer = await login(client, DEMO_CUSTOMER)
+                token = customer["Authorization"].removeprefix("Bearer ")
+                page = await context.new_page()
+                await page.goto(allowed_origin.origin + "/blank.html")
+                endpoint = BrowserSubscription("http://127.0.0.1:9/push/guide-test").to_json()
+                await page.evaluate(
+                    "(json) => localStorage.setItem('__stubPush', JSON.stringify({ json }))",
+                    endpoint,
+                )
+                await page.add_script_tag(content=guide_block("browser-web-push"))
+                subscription_id = await page.evaluate(
+                    "([api, token]) => enablePushAlerts(api, token, '/push-sw.js')",
+                    [server.base_url, token],
+                )
+                listed = await client.get(f"{API}/push/subscriptions", headers=customer)
+                assert [(s["id"], s["endpoint"]) for s in expect_status(listed, 200).json()] == [
+                    (subscription_id, endpoint["endpoint"])
+                ]
+                key = expect_status(await client.get(f"{API}/push/vapid-public-key"), 200).json()
+                options = (await page.evaluate(STUB_STATE))["options"]
+                assert bytes(options["key"]) == unb64url(key["public_key"])
+
+                await page.evaluate(
+                    "([api, token, id]) => disablePushAlerts(api, token, id, '/push-sw.js')",
+                    [server.base_url, token, subscription_id],
+                )
+                listed = await client.get(f"{API}/push/subscriptions", headers=customer)
+                assert expect_status(listed, 200).json() == []
+                assert (await page.evaluate(STUB_STATE))["unsubscribed"] == 1
+    finally:
+        await context.close()
