@@ -6,6 +6,8 @@ vapid.py          the server's VAPID key (generated once into a file) and its si
 payload.py        what a push carries, cut to fit, and its Urgency
 sender.py         one encrypted POST to a push service, its answer as an Outcome
 receipts.py       who has subscriptions (per instance), and which of them a stream reached
-outbox.py         notifications -> due pushes (one cursor for every instance)
-dispatcher.py     claims due pushes, sends them with bounded concurrency, retries
+service.py        the above as one part of the app (started and stopped by the lifespan)
+dispatcher.py     notifications -> due pushes (one cursor for every instance), then claims
+                  due pushes and sends them with bounded concurrency, retries
+SQL: app/db/repositories/push.py (subscriptions, receipts), push_outbox.py (the queue).
 """

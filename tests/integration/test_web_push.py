@@ -106,7 +106,9 @@ async def test_customer_without_a_stream_gets_one_push_with_the_payload(
     note = await notify_customer(push_api, admin, customer, title="Confirmed", priority="high")
 
     [push] = await service.wait_for(browser)
-    assert push.received_at - created_at >= PUSH_DELAY * 0.9  # the streams had their chance
+    # The streams had their chance (3/4 of the delay), and it came within the delay (with
+    # room for a loaded machine).
+    assert PUSH_DELAY * 0.7 <= push.received_at - created_at < PUSH_DELAY + 1.0
     assert push.payload == {
         "id": note["id"],
         "notification_type": note["notification_type"],
