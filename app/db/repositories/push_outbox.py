@@ -75,7 +75,9 @@ async def enqueue_new(
     page_ids = (
         select(Notification.id).where(Notification.id > last).order_by(Notification.id).limit(page)
     ).subquery()
-    through = await session.scalar(select(func.max(page_ids.c.id)))
+    through, passed = (
+        await session.execute(select(func.max(page_ids.c.id), func.count(page_ids.c.id)))
+    ).one()
     if through is None:
         await session.rollback()
         return 0
@@ -112,7 +114,7 @@ async def enqueue_new(
         await session.rollback()  # SQLite with several workers: someone else moved it
         return None
     await session.commit()
-    return int(through - last)
+    return int(passed)
 
 
 async def claim_due(
