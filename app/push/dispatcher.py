@@ -1,11 +1,12 @@
 """Sending due pushes: on every instance, never in a request's path.
 
 Each turn (every PUSH_POLL_INTERVAL): new notifications become outbox rows
-(app/db/repositories/push_outbox.py, one instance at a time), then as many due rows as there are free sending slots are
-claimed with a lease and sent as tasks (at most PUSH_CONCURRENCY at once, each attempt
-bounded by PUSH_ATTEMPT_TIMEOUT). A row is deleted when done, gone or failed for good,
-else due again after a backoff (or the push service's Retry-After). Rows of a stopped
-instance are released at once; those of a crashed one come due when their lease ends.
+(app/db/repositories/push_outbox.py, one instance at a time), then as many due rows as
+there are free sending slots are claimed with a lease and sent as tasks (at most
+PUSH_CONCURRENCY at once, each attempt bounded by PUSH_ATTEMPT_TIMEOUT). A row is deleted
+when done, gone or failed for good, else due again after a backoff (or the push service's
+Retry-After). Rows of a stopped instance are released at once; those of a crashed one come
+due when their lease ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from app.db.base import utcnow
 from app.db.repositories import push_outbox
 from app.db.repositories.push import PushSubscriptionRepository, purge_reached
 from app.push.endpoints import endpoint_origin
-from app.push.payload import PushedNotification, push_payload, urgency
+from app.push.payload import push_payload, urgency
 from app.push.receipts import PushReceipts
 from app.push.sender import Outcome, PushSender, Target
 
@@ -114,19 +115,9 @@ class PushDispatcher:
 
     async def _attempt(self, push: push_outbox.DuePush) -> None:
         try:
-            notification = PushedNotification(
-                push.notification_id,
-                push.notification_type,
-                push.title,
-                push.message,
-                push.salon_id,
-                push.priority,
-                push.salon_name,
-            )
             target = Target(push.endpoint, push.p256dh, push.auth)
-            outcome = await self.sender.send(
-                target, push_payload(notification), urgency(push.priority)
-            )
+            payload = push_payload(push.notification)
+            outcome = await self.sender.send(target, payload, urgency(push.notification.priority))
             await self._settle(push, outcome)
         except Exception:
             logger.exception(
@@ -158,7 +149,7 @@ class PushDispatcher:
         logger.log(
             level,
             "push of notification %d to %s (subscription %d, attempt %d): %s (%s)",
-            push.notification_id,
+            push.notification.id,
             endpoint_origin(push.endpoint),
             push.subscription_id,
             attempts,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import orjson
+
+from app.db.repositories.push_outbox import PushedNotification
 
 # Push services accept about 4 KiB of encrypted body; 3 KiB of JSON leaves room to spare.
 MAX_PAYLOAD_BYTES = 3072
@@ -13,23 +14,12 @@ ELLIPSIS = "…"
 URGENCY = {"low": "low", "normal": "normal", "high": "high", "urgent": "high"}
 
 
-@dataclass(frozen=True, slots=True)
-class PushedNotification:
-    id: int
-    notification_type: str
-    title: str
-    message: str
-    salon_id: int | None
-    priority: str
-    salon_name: str | None
-
-
 def dashboard_url(notification: PushedNotification) -> str:
     """Where a click leads: the dashboard. The salon's name rides in the query, so that a
     service worker (which holds no credential) can show it without asking the API."""
-    query = {"notification": notification.id}
+    query: dict[str, str | int] = {"notification": notification.id}
     if notification.salon_name:
-        query["salon"] = notification.salon_name  # type: ignore[assignment]
+        query["salon"] = notification.salon_name
     return "/?" + urlencode(query)
 
 

@@ -138,6 +138,21 @@ async def login(client: httpx.AsyncClient, who: tuple[str, str, str]) -> dict[st
     return {"Authorization": f"Bearer {expect_status(answer, 200).json()['access_token']}"}
 
 
+async def confirm_to(
+    client: httpx.AsyncClient, admin: dict[str, str], customer_id: int, title: str, message: str
+) -> dict[str, Any]:
+    """The demo admin sends the customer an `appointment_confirmed` notification."""
+    body = {
+        "notification_type": "appointment_confirmed",
+        "title": title,
+        "message": message,
+        "recipient_type": "customer",
+        "recipient_id": customer_id,
+    }
+    created = await client.post(f"{API}/notifications", json=body, headers=admin)
+    return dict(expect_status(created, 201).json())
+
+
 async def no_streams_left(client: httpx.AsyncClient, server: DemoServer) -> None:
     """The closed tab's stream has ended on the server (else it would get the notification)."""
     superadmin = await login(client, (server.superadmin_email, server.superadmin_password, ""))
@@ -159,18 +174,9 @@ async def test_the_service_worker_shows_a_push_and_a_click_reaches_the_dashboard
         admin = await login(client, DEMO_ADMIN)
         customer = await login(client, DEMO_CUSTOMER)
         me = expect_status(await client.get(f"{API}/auth/me", headers=customer), 200).json()
-        created = await client.post(
-            f"{API}/notifications",
-            json={
-                "notification_type": "appointment_confirmed",
-                "title": "Appointment confirmed",
-                "message": "See you on Friday",
-                "recipient_type": "customer",
-                "recipient_id": me["id"],
-            },
-            headers=admin,
+        note = await confirm_to(
+            client, admin, me["id"], "Appointment confirmed", "See you on Friday"
         )
-        note = expect_status(created, 201).json()
         await expect(page.locator(f".note[data-id='{note['id']}']")).to_be_visible(timeout=5_000)
 
         await deliver_push(
@@ -244,18 +250,7 @@ async def test_dashboard_subscribes_and_unsubscribes_and_a_real_push_reaches_the
             # The tab closes; the salon confirms something: the push service gets it, sealed.
             await page.close()
             await no_streams_left(client, server)
-            created = await client.post(
-                f"{API}/notifications",
-                json={
-                    "notification_type": "appointment_confirmed",
-                    "title": "Confirmed",
-                    "message": "Tomorrow 10:00",
-                    "recipient_type": "customer",
-                    "recipient_id": me["id"],
-                },
-                headers=admin,
-            )
-            note = expect_status(created, 201).json()
+            note = await confirm_to(client, admin, me["id"], "Confirmed", "Tomorrow 10:00")
             [push] = await service.wait_for(browser_side, timeout=15)
             assert push.payload["id"] == note["id"]
 

@@ -75,6 +75,16 @@ async def world(api: Api) -> tuple[dict[str, object], Account, Account]:
     return salon, admin, customer
 
 
+async def subscribed_customer(
+    api: Api, service: LoopbackPushService
+) -> tuple[dict[str, object], Account, Account, BrowserSubscription]:
+    """A salon, its admin, and a customer with one browser subscribed to `service`."""
+    salon, admin, customer = await world(api)
+    browser = service.new_subscription()
+    await subscribe(api, customer, browser)
+    return salon, admin, customer, browser
+
+
 async def notify_customer(api: Api, admin: Account, customer: Account, **body: object) -> dict:
     return await api.notify(
         admin.token,
@@ -99,9 +109,7 @@ async def test_vapid_key_is_a_p256_point_and_stays_the_same_across_a_restart(
 async def test_customer_without_a_stream_gets_one_push_with_the_payload(
     push_api: Api, service: LoopbackPushService
 ) -> None:
-    salon, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    salon, admin, customer, browser = await subscribed_customer(push_api, service)
     created_at = time.monotonic()
     note = await notify_customer(push_api, admin, customer, title="Confirmed", priority="high")
 
@@ -130,9 +138,7 @@ async def test_customer_without_a_stream_gets_one_push_with_the_payload(
 async def test_a_long_message_is_cut_to_fit_and_low_priority_says_low(
     push_api: Api, service: LoopbackPushService
 ) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     await notify_customer(push_api, admin, customer, message="é" * 5000, priority="low")
     [push] = await service.wait_for(browser)
     assert push.headers["urgency"] == "low"
@@ -143,9 +149,7 @@ async def test_a_long_message_is_cut_to_fit_and_low_priority_says_low(
 async def test_customer_whose_stream_got_it_is_not_pushed_but_urgent_always_is(
     push_api: Api, service: LoopbackPushService
 ) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     async with open_stream(push_api.client, CUSTOMER_STREAM, token=customer.token) as stream:
         await stream.next_event()  # connected
         normal = await notify_customer(push_api, admin, customer)
@@ -162,9 +166,7 @@ async def test_customer_whose_stream_got_it_is_not_pushed_but_urgent_always_is(
 async def test_a_stream_that_filters_a_notification_out_did_not_receive_it(
     push_api: Api, service: LoopbackPushService
 ) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     params = {"min_priority": "high"}
     async with open_stream(
         push_api.client, CUSTOMER_STREAM, token=customer.token, params=params
@@ -220,9 +222,7 @@ async def test_an_appointment_confirmed_while_the_customer_is_away_is_pushed(
 
 
 async def test_gone_deletes_the_subscription(push_api: Api, service: LoopbackPushService) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     service.answer(browser.token, 410)
     await notify_customer(push_api, admin, customer)
     [push] = await service.wait_for(browser)
@@ -245,9 +245,7 @@ async def test_gone_deletes_the_subscription(push_api: Api, service: LoopbackPus
 async def test_too_many_requests_is_retried_after_retry_after(
     push_api: Api, service: LoopbackPushService
 ) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     service.answer(browser.token, 429, retry_after=2)
     note = await notify_customer(push_api, admin, customer)
     first, second = await service.wait_for(browser, count=2, timeout=15)
@@ -473,9 +471,7 @@ async def test_two_instances_a_stream_on_the_other_one_means_no_push_and_a_dead_
 async def test_the_log_names_a_push_service_but_never_an_endpoint(
     push_api: Api, push_server: ServerProcess, service: LoopbackPushService
 ) -> None:
-    _, admin, customer = await world(push_api)
-    browser = service.new_subscription()
-    await subscribe(push_api, customer, browser)
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
     await notify_customer(push_api, admin, customer)
     await service.wait_for(browser)
     await asyncio.sleep(0.3)

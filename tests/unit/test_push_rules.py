@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core.connection import Route, Subscription
 from app.core.notification_manager import NotificationManager
+from app.db.repositories.push_outbox import PushedNotification
 from app.push.endpoints import UnsafeEndpoint, check_endpoint, endpoint_origin
-from app.push.payload import MAX_PAYLOAD_BYTES, PushedNotification, push_payload, urgency
+from app.push.payload import MAX_PAYLOAD_BYTES, push_payload, urgency
 from app.push.sender import outcome_of, parse_retry_after
 from app.push.vapid import load_vapid_key
 

@@ -26,6 +26,19 @@ ENQUEUED_THROUGH = "push_enqueued_through"  # the watermark: notifications alrea
 
 
 @dataclass(frozen=True, slots=True)
+class PushedNotification:
+    """What a push tells of its notification (app/push/payload.py makes the JSON)."""
+
+    id: int
+    notification_type: str
+    title: str
+    message: str
+    salon_id: int | None
+    priority: str
+    salon_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DuePush:
     outbox_id: int
     attempts: int
@@ -33,13 +46,7 @@ class DuePush:
     endpoint: str
     p256dh: str
     auth: str
-    notification_id: int
-    notification_type: str
-    title: str
-    message: str
-    salon_id: int | None
-    priority: str
-    salon_name: str | None
+    notification: PushedNotification
 
 
 def _routed_to_subscriber() -> object:
@@ -187,7 +194,10 @@ async def _details(session: AsyncSession, outbox_ids: Sequence[int]) -> list[Due
         .order_by(o.id)
     )
     rows: list[tuple[Any, ...]] = [tuple(row) for row in (await session.execute(query)).all()]
-    return [DuePush(*row) for row in rows]
+    return [
+        DuePush(row[0], row[1], row[2], row[3], row[4], row[5], PushedNotification(*row[6:]))
+        for row in rows
+    ]
 
 
 async def delete_pushes(session: AsyncSession, outbox_ids: Sequence[int]) -> None:
