@@ -34,6 +34,12 @@ def get_request(path: str, token: str) -> bytes:
     ).encode()
 
 
+def rest_get(path: str, token: str) -> bytes:
+    """A keep-alive GET for a JSON answer (a REST read)."""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
+
+
 def post_request(path: str, token: str, body: bytes) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     head = (

@@ -10,36 +10,28 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import random
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import orjson
 import uvloop
 
+from benchmarks.bodies import NOTIFY, Item, batch_body, customer_items, salon_item
 from benchmarks.clients import Pool, Progress, SseStream, get_request, post_request
+from benchmarks.cost import s4, s5
+from benchmarks.latency import Created, analyse, ms, percentile, recording, stamp
 from benchmarks.procstat import ProcStat, own_cpu, raise_open_files_limit, waited
+from benchmarks.report import held
 
 BATCH_TICK = 0.02  # the batch endpoint gets one request every 20 ms
 QUEUE_CAP = 64  # requests waiting for a free connection; past it the due ones are not sent
 OPEN_CONCURRENCY = 100
 PROBE_EVERY = 0.01
-NOTIFY = "/api/v1/notifications"
-
-Item = tuple[bytes, int | None]  # the create body, the index of its one recipient stream
 
 
 def log(message: str) -> None:
     print(f"[loadgen {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 class LoadGen:
@@ -52,6 +44,15 @@ class LoadGen:
         self.accounts = spec["accounts"]
         self.progress = Progress()
         self.probe = Pool(self.port)
+
+    @property
+    def token(self) -> str:
+        """The sender admin's: every notification is created as them."""
+        return self.accounts["sender_token"]  # type: ignore[no-any-return]
+
+    def log_figures(self, what: str, result: dict[str, Any]) -> None:
+        plain = (f"{k} {v}" for k, v in result.items() if not isinstance(v, dict | list))
+        log(f"{what}: {', '.join(plain)}")
 
     # streams -----------------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class LoadGen:
         duration = p["duration"]
         for stream in streams:
             stream.recs = []
-        created: dict[int, tuple[str, int | None]] = {}
+        created: dict[int, Created] = {}
         post_rtts: list[float] = []
         errors = [0]
         token = self.accounts["sender_token"]
@@ -151,26 +152,10 @@ class LoadGen:
         sends_per_s = rate / per_send
         total_sends = max(1, int(duration * sends_per_s))
 
-        def single_done(recipient: int | None) -> Callable[[int, bytes, float], None]:
+        def timed(answer: Callable[[int, bytes], None]) -> Callable[[int, bytes, float], None]:
             def done(status: int, body: bytes, sent: float) -> None:
                 post_rtts.append(time.time() - sent)
-                if status != 201:
-                    errors[0] += 1
-                    return
-                obj = orjson.loads(body)
-                created[obj["id"]] = (obj["created_at"], recipient)
-
-            return done
-
-        def batch_done(recipients: list[int | None]) -> Callable[[int, bytes, float], None]:
-            def done(status: int, body: bytes, sent: float) -> None:
-                post_rtts.append(time.time() - sent)
-                if status != 201:
-                    errors[0] += len(recipients)
-                    return
-                items = orjson.loads(body)["notifications"]
-                for obj, recipient in zip(items, recipients, strict=True):
-                    created[obj["id"]] = (obj["created_at"], recipient)
+                answer(status, body)
 
             return done
 
@@ -191,30 +176,32 @@ class LoadGen:
                 if len(pool.queue) >= QUEUE_CAP:  # the server is not keeping up: skip, counted
                     overflow += 1
                 elif mode == "single":
-                    body, recipient = make_item()
-                    pool.submit(post_request(NOTIFY, token, body), single_done(recipient))
+                    prefix, recipient = make_item()
+                    body = stamp(prefix, time.time_ns())
+                    done = timed(recording(created, errors, [recipient], batch=False))
+                    pool.submit(post_request(NOTIFY, token, body), done)
                 else:
                     items = [make_item() for _ in range(per_send)]
-                    body = b'{"notifications":[' + b",".join(i[0] for i in items) + b"]}"
-                    done = batch_done([i[1] for i in items])
+                    body = batch_body([i[0] for i in items], time.time_ns())
+                    done = timed(recording(created, errors, [i[1] for i in items], batch=True))
                     pool.submit(post_request(NOTIFY + "/batch", token, body), done)
                 sent += 1
             # At least a millisecond (the loop's timer resolution): a shorter sleep spins.
             await asyncio.sleep(max(0.001, t0 + sent / sends_per_s - loop.time()))
         send_end = time.time()
-        g_send = own_cpu()
+        g_send, c_send = own_cpu(), self.server.cpu()
         unsent = pool.drop_queued() + overflow
         deadline = time.time() + p["drain_max"]
         while pool.in_flight > 0 and time.time() < deadline:
             await asyncio.sleep(0.01)
-        expected = sum(open_before if r is None else 1 for _, r in created.values())
+        expected = sum(open_before if c.recipient is None else 1 for c in created.values())
         drained = await self.drain(ids0 + expected, send_end)
         c1, g1, w1 = self.server.cpu(), own_cpu(), time.time()
         q1, own_q1 = self.server.waited(), waited()
         stop_probe.set()
         await probe
         metrics_after = await self.scrape_metrics()
-        result = {
+        result: dict[str, Any] = {
             "mode": mode,
             "rate": rate,
             "duration": round(send_end - w0, 3),
@@ -222,20 +209,23 @@ class LoadGen:
             "created_per_s": round(len(created) / (send_end - w0), 1),
             "post_errors": errors[0],
             "unsent": unsent * per_send,
-            "post_rtt_p99_ms": _ms(percentile(sorted(post_rtts), 0.99)),
+            "post_rtt_p50_ms": ms(percentile(sorted(post_rtts), 0.5)),
+            "post_rtt_p99_ms": ms(percentile(sorted(post_rtts), 0.99)),
             "streams": open_before,
             "streams_closed": sum(1 for s in streams if s.closed),
             "expected": expected,
             "drained": drained,
             "server_cpu_s": round(c1 - c0, 3),
+            "server_cpu_s_send": round(c_send - c0, 3),
+            "server_cpu_pct_send": round(100 * (c_send - c0) / (send_end - w0), 1),
             "loadgen_cpu_pct_send": round(100 * (g_send - g0) / (send_end - w0), 1),
             "loadgen_cpu_pct": round(100 * (g1 - g0) / (w1 - w0), 1),
             "server_rss_kib": self.server.rss_kib(),
             # Runnable but waiting for the CPU: other work on the machine got in the way.
             "server_cpu_wait_pct": round(100 * (q1 - q0) / (w1 - w0), 1),
             "loadgen_cpu_wait_pct": round(100 * (own_q1 - own_q0) / (w1 - w0), 1),
-            "healthz_rtt_p99_ms": _ms(percentile(sorted(rtts), 0.99)),
-            "healthz_rtt_max_ms": _ms(max(rtts, default=None)),
+            "healthz_rtt_p99_ms": ms(percentile(sorted(rtts), 0.99)),
+            "healthz_rtt_max_ms": ms(max(rtts, default=None)),
             "metrics_before": metrics_before,
             "metrics_after": metrics_after,
         }
@@ -248,7 +238,9 @@ class LoadGen:
         log(
             f"{mode} {rate}/s: created {result['created']} ({result['created_per_s']}/s), "
             f"received {result['received']}/{expected}, p50 {result['p50_ms']} ms, "
-            f"p99 {result['p99_ms']} ms, {result['deliveries_per_s']} deliveries/s, "
+            f"p99 {result['p99_ms']} ms (from send {result['send_p50_ms']}, "
+            f"{result['send_p99_ms']}), {result['deliveries_per_s']} deliveries/s, "
+            f"server {result['server_cpu_pct_send']}% cpu, "
             f"loadgen {result['loadgen_cpu_pct_send']}% cpu, drained={drained}"
         )
         return result
@@ -280,7 +272,7 @@ class LoadGen:
                 results.append({"mode": mode, "rate": rate, "skipped": "saturated at a lower rate"})
                 continue
             previous = next((r for r in reversed(results) if r["mode"] == mode), None)
-            if only_if_held and previous is not None and not kept_up(previous):
+            if only_if_held and previous is not None and not held(previous):
                 results.append({"mode": mode, "rate": rate, "skipped": "lower rate not held"})
                 continue
             result = await self.phase(streams, pool, mode, rate, make_item)
@@ -298,11 +290,12 @@ class LoadGen:
         """A few notifications of each kind before measuring: first-use costs out of the way."""
         token = self.accounts["sender_token"]
         for _ in range(20):
-            status, _, _ = await pool.fetch(post_request(NOTIFY, token, make_item()[0]))
+            body = stamp(make_item()[0], time.time_ns())
+            status, _, _ = await pool.fetch(post_request(NOTIFY, token, body))
             if status != 201:
                 raise RuntimeError(f"POST {NOTIFY} answered {status} while warming up")
         for _ in range(3):
-            body = b'{"notifications":[' + b",".join(make_item()[0] for _ in range(20)) + b"]}"
+            body = batch_body([make_item()[0] for _ in range(20)], time.time_ns())
             status, _, _ = await pool.fetch(post_request(NOTIFY + "/batch", token, body))
             if status != 201:
                 log(f"POST {NOTIFY}/batch answered {status}: batch phases will fail")
@@ -327,10 +320,10 @@ class LoadGen:
             batch = requests[len(streams) : level]
             metrics_before = await self.scrape_metrics()
             c0, g0, t0 = self.server.cpu(), own_cpu(), time.perf_counter()
-            oq0 = self.server.waited()
+            oq0, own_oq0 = self.server.waited(), waited()
             streams += await self.open_streams(batch, first=len(streams))
             c1, g1, t1 = self.server.cpu(), own_cpu(), time.perf_counter()
-            oq1 = self.server.waited()
+            oq1, own_oq1 = self.server.waited(), waited()
             await asyncio.sleep(p["settle"])
             pings0 = sum(s.pings for s in streams)
             i0, gi0, ti0 = self.server.cpu(), own_cpu(), time.perf_counter()
@@ -354,6 +347,7 @@ class LoadGen:
                 "loadgen_cpu_pct_open": round(100 * (g1 - g0) / (t1 - t0), 1),
                 "loadgen_cpu_pct_idle": round(100 * (gi1 - gi0) / (ti1 - ti0), 2),
                 "server_cpu_wait_pct_open": round(100 * (oq1 - oq0) / (t1 - t0), 1),
+                "loadgen_cpu_wait_pct_open": round(100 * (own_oq1 - own_oq0) / (t1 - t0), 1),
                 "server_cpu_wait_pct_idle": round(100 * (q1 - q0) / (ti1 - ti0), 2),
                 "metrics_before": metrics_before,
                 "metrics_after": await self.scrape_metrics(),
@@ -365,104 +359,30 @@ class LoadGen:
     async def s2(self) -> dict[str, Any]:
         requests = self.admin_requests(self.params["streams"])
         streams = await self.open_streams(requests)
-        body = orjson.dumps(
-            {
-                "notification_type": "bench",
-                "title": "Salon broadcast",
-                "message": "A new appointment was booked for tomorrow at 2 PM",
-                "recipient_type": "salon",
-                "salon_id": self.accounts["salon_id"],
-            }
-        )
-        return {"phases": await self.run_phases(streams, requests, lambda: (body, None))}
+        make_item = salon_item(self.accounts["salon_id"])
+        return {"phases": await self.run_phases(streams, requests, make_item)}
 
     async def s3(self) -> dict[str, Any]:
         requests = self.customer_requests(self.params["streams"])
         streams = await self.open_streams(requests)
         ids = [uid for uid, _ in self.accounts["customers"][: len(streams)]]
-        rng = random.Random(6)
-
-        def make_item() -> Item:
-            index = rng.randrange(len(ids))
-            body = orjson.dumps(
-                {
-                    "notification_type": "appointment_confirmed",
-                    "title": "Appointment confirmed",
-                    "message": "See you tomorrow at 2 PM",
-                    "recipient_type": "customer",
-                    "recipient_id": ids[index],
-                }
-            )
-            return body, index
-
-        return {"phases": await self.run_phases(streams, requests, make_item)}
+        return {"phases": await self.run_phases(streams, requests, customer_items(ids))}
 
     async def run(self) -> dict[str, Any]:
         await self.probe.open(1)
-        scenario = {"S1": self.s1, "S2": self.s2, "S3": self.s3}[self.spec["scenario"]]
+        scenarios = {
+            "S1": self.s1,
+            "S2": self.s2,
+            "S3": self.s3,
+            "S4": lambda: s4(self),
+            "S5": lambda: s5(self),
+        }
         g0, t0 = own_cpu(), time.perf_counter()
-        result = await scenario()
+        result = await scenarios[self.spec["scenario"]]()
         result["loadgen_cpu_pct_overall"] = round(
             100 * (own_cpu() - g0) / (time.perf_counter() - t0), 1
         )
         return result
-
-
-def kept_up(phase: dict[str, Any]) -> bool:
-    """As report.held: the rate created, nothing lost, p99 under 100 ms."""
-    return (
-        "skipped" not in phase
-        and phase["created_per_s"] >= 0.95 * phase["rate"]
-        and phase["lost"] == 0
-        and (phase["p99_ms"] or 1e9) < 100
-    )
-
-
-def analyse(
-    streams: list[SseStream],
-    created: dict[int, tuple[str, int | None]],
-    send_start: float,
-    send_end: float,
-) -> dict[str, Any]:
-    """Latency from creation (the server's created_at) to receipt, loss, duplicates."""
-    when = {i: (datetime.fromisoformat(at).timestamp(), r) for i, (at, r) in created.items()}
-    latencies: list[float] = []
-    received = duplicates = misrouted = in_window = 0
-    for stream in streams:
-        seen: set[int] = set()
-        index = stream.index
-        for t, ids in stream.recs:
-            for raw in ids:
-                i = int(raw)
-                c = when.get(i)
-                if c is None:
-                    continue
-                if c[1] is not None and c[1] != index:
-                    misrouted += 1
-                    continue
-                if i in seen:
-                    duplicates += 1
-                    continue
-                seen.add(i)
-                received += 1
-                latencies.append(t - c[0])
-                in_window += t <= send_end
-    expected = sum(len(streams) if r is None else 1 for _, r in when.values())
-    latencies.sort()
-    return {
-        "received": received,
-        "lost": max(0, expected - received),
-        "duplicates": duplicates,
-        "misrouted": misrouted,
-        "deliveries_per_s": round(in_window / max(1e-9, send_end - send_start)),
-        "p50_ms": _ms(percentile(latencies, 0.5)),
-        "p99_ms": _ms(percentile(latencies, 0.99)),
-        "max_ms": _ms(latencies[-1] if latencies else None),
-    }
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(1000 * seconds, 2)
 
 
 def main() -> None:

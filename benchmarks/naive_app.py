@@ -72,7 +72,7 @@ def publish(body: dict[str, Any]) -> dict[str, Any]:
         "is_read": False,
         "priority": body.get("priority", "normal"),
         "created_at": now_iso(),
-        "extra_data": None,
+        "extra_data": body.get("extra_data"),  # carries the load generator's send time
     }
     if body["recipient_type"] == "salon":
         queues = admins.get(body["salon_id"], ())

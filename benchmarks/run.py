@@ -1,11 +1,12 @@
-"""Run the benchmark of issue 6: `python -m benchmarks.run [--quick] [--scenarios S1,S2,S3]
-[--db sqlite,postgres] [--broker memory,redis] [--stack uvicorn,uvicorn-asgi,granian]
-[--out benchmarks/results/latest.json]`.
+"""Run the benchmark of issues 6 and 13: `python -m benchmarks.run [--quick]
+[--scenarios S1,S2,S3,S4,S5] [--db sqlite,postgres] [--broker memory,redis]
+[--stack uvicorn,uvicorn-asgi,granian] [--out benchmarks/results/latest.json]`.
 
-For each scenario: the naive baseline once, then the product on every server stack x
+For each scenario: the naive baseline once (S1-S3), then the product on every server stack x
 database x broker; each on a fresh server pinned to core 0 (and a fresh database), driven
-by the load generator pinned to core 1. Prints the tables and the targets, writes every
-figure as JSON.
+by the load generator pinned to core 1. S5 runs 1, 2 and 4 instances on one PostgreSQL
+database with redis:// (whatever --db and --broker say). Prints the tables and the
+targets, writes every figure as JSON.
 """
 
 from __future__ import annotations
@@ -22,63 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cluster import Cluster
 from benchmarks.procstat import raise_open_files_limit
 from benchmarks.profiles import Profiler
-from benchmarks.report import render
+from benchmarks.render import render
+from benchmarks.scenarios import FULL, QUICK, QUICK_SCENARIOS, SCENARIOS, accounts_needed
 from benchmarks.servers import LOADGEN_CORE, STACKS, Server
 
 ROOT = Path(__file__).resolve().parent.parent
-
-FULL: dict[str, dict[str, Any]] = {
-    # Pings at the product's default interval (30 s); each idle window holds one sweep.
-    "S1": {"levels": [1000, 5000, 10000], "ping": 30, "idle": 30, "settle": 1},
-    "S2": {
-        "streams": 1000,
-        "ping": 30,
-        "phases": [["single", 50], ["single", 200], ["single", 1000], ["batch", 1000]],
-        "duration": 6,
-        "drain_max": 15,
-        "stall": 3,
-        "connections": 16,
-    },
-    "S3": {
-        "streams": 10000,
-        "ping": 30,
-        "phases": [
-            ["single", 500],
-            ["single", 2000],
-            ["single", 5000],
-            ["batch", 2000],
-            ["batch", 5000],
-            ["batch", 10000, "only if 5,000 was held"],
-        ],
-        "duration": 6,
-        "drain_max": 15,
-        "stall": 3,
-        "connections": 32,
-    },
-}
-QUICK: dict[str, dict[str, Any]] = {
-    "S1": {"levels": [200, 1000], "ping": 1.5, "idle": 3, "settle": 0.5},
-    "S2": {
-        **FULL["S2"],
-        "streams": 200,
-        "phases": [["single", 50], ["batch", 200]],
-        "duration": 2,
-        "drain_max": 5,
-        "stall": 2,
-        "connections": 16,
-    },
-    "S3": {
-        **FULL["S3"],
-        "streams": 1000,
-        "phases": [["single", 500], ["batch", 2000]],
-        "duration": 2,
-        "drain_max": 5,
-        "stall": 2,
-        "connections": 16,
-    },
-}
 
 
 def log(message: str) -> None:
@@ -118,15 +70,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def accounts_needed(scenario: str, params: dict[str, Any]) -> tuple[int, int]:
-    """Admins and customers the scenario streams as (the sender admin comes on top)."""
-    if scenario == "S1":
-        return 1, max(params["levels"])
-    if scenario == "S2":
-        return params["streams"], 1
-    return 1, params["streams"]
-
-
 def run_one(
     scenario: str,
     params: dict[str, Any],
@@ -142,20 +85,13 @@ def run_one(
         profiler = Profiler(server.pid, profile_dir / f"{scenario}-{server.label}.txt")
     try:
         spec = {
-            "scenario": scenario,
             "target": server.target,
             "port": server.port,
             "server_pid": server.pid,
-            "params": params,
             "accounts": server.accounts.as_json() if server.accounts else {},
         }
-        spec_path = workdir / f"spec-{scenario}-{server.port}.json"
-        out_path = workdir / f"out-{scenario}-{server.port}.json"
-        spec_path.write_text(json.dumps(spec))
         log(f"{scenario} on {server.label}: load generator on core {LOADGEN_CORE}")
-        command = ["taskset", "-c", LOADGEN_CORE, sys.executable, "-m", "benchmarks.loadgen"]
-        subprocess.run([*command, str(spec_path), str(out_path)], cwd=ROOT, check=True)
-        result = json.loads(out_path.read_text())
+        result = drive(scenario, params, spec, workdir)
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         log(f"{scenario} on {server.label} failed: {exc}")
         result = {"error": str(exc)}
@@ -171,10 +107,39 @@ def run_one(
     return result
 
 
+def drive(
+    scenario: str, params: dict[str, Any], spec: dict[str, Any], workdir: Path
+) -> dict[str, Any]:
+    """Runs the load generator on its core against the server(s) of `spec`; its result."""
+    spec = {"scenario": scenario, "params": params, **spec}
+    spec_path = workdir / f"spec-{scenario}-{spec['port']}.json"
+    out_path = workdir / f"out-{scenario}-{spec['port']}.json"
+    spec_path.write_text(json.dumps(spec))
+    command = ["taskset", "-c", LOADGEN_CORE, sys.executable, "-m", "benchmarks.loadgen"]
+    subprocess.run([*command, str(spec_path), str(out_path)], cwd=ROOT, check=True)
+    return json.loads(out_path.read_text())  # type: ignore[no-any-return]
+
+
+def run_cluster(params: dict[str, Any], writers: int, stack: str, workdir: Path) -> dict[str, Any]:
+    """S5 with `writers` instances (and the observer) on one PostgreSQL database."""
+    counts = accounts_needed("S5", params)
+    cluster = Cluster(writers, workdir, counts, stack, params["ping"], params["cores"])
+    log(f"S5 on {cluster.label}: starting {len(cluster.servers)} servers")
+    try:
+        cluster.start()
+        result = drive("S5", params, cluster.spec(), workdir)
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        log(f"S5 on {cluster.label} failed: {exc}")
+        result = {"error": str(exc)}
+    finally:
+        cluster.stop()
+    return {**result, "target": "product", "stack": stack, "db": "postgres", "broker": "redis"}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, about a minute")
-    parser.add_argument("--scenarios", default="S1,S2,S3")
+    parser.add_argument("--scenarios", help=f"default {SCENARIOS} (--quick: {QUICK_SCENARIOS})")
     parser.add_argument("--db", help="sqlite,postgres (--quick: sqlite)")
     parser.add_argument("--broker", help="memory,redis (--quick: memory)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
@@ -197,7 +162,15 @@ def main(argv: list[str] | None = None) -> None:
         "--phases",
         help="replace the S2/S3 phases, e.g. single:2000,batch:5000 (each phase is run)",
     )
-    parser.add_argument("--duration", type=float, help="seconds per S2/S3 phase")
+    parser.add_argument("--duration", type=float, help="seconds per S2-S5 phase")
+    parser.add_argument(
+        "--writers", help="S5: instance counts, e.g. 1,2,4 (the default; --quick: 1,2)"
+    )
+    parser.add_argument(
+        "--s5-cores",
+        help="S5: the CPUs its instances are pinned to, taskset style (default 0, the server "
+        f"core; the load generator has core {LOADGEN_CORE})",
+    )
     parser.add_argument("--streams", type=int, help="streams S2/S3 open (profiling one path)")
     args = parser.parse_args(argv)
     raise_open_files_limit()
@@ -208,11 +181,19 @@ def main(argv: list[str] | None = None) -> None:
                 [mode, int(rate)]
                 for mode, rate in (p.split(":") for p in args.phases.split(",") if p)
             ]
-        if args.duration:
-            table[name]["duration"] = args.duration
         if args.streams:
             table[name]["streams"] = args.streams
-    scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    for name in ("S2", "S3", "S4", "S5"):
+        if args.duration:
+            table[name]["duration"] = args.duration
+    if args.writers:
+        table["S5"]["writers"] = [int(n) for n in args.writers.split(",") if n.strip()]
+    if args.s5_cores:
+        table["S5"]["cores"] = args.s5_cores
+    chosen = args.scenarios or (QUICK_SCENARIOS if args.quick else SCENARIOS)
+    scenarios = [s.strip().upper() for s in chosen.split(",") if s.strip()]
+    if unknown_scenarios := set(scenarios) - set(table):
+        parser.error(f"--scenarios: unknown {','.join(sorted(unknown_scenarios))}")
     db = args.db or ("sqlite" if args.quick else "sqlite,postgres")
     broker = args.broker or ("memory" if args.quick else "memory,redis")
     dbs = [d.strip() for d in db.split(",") if d.strip()]
@@ -227,8 +208,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for scenario in scenarios:
             params = table[scenario]
+            if scenario == "S5":
+                for writers in params["writers"] * max(1, args.repeat):
+                    for stack in stacks:
+                        result = run_cluster(params, writers, stack, workdir)
+                        runs.append({"scenario": scenario, "writers": writers, **result})
+                continue
             counts = accounts_needed(scenario, params)
-            targets = [("naive", "-", "-", "-")] if not args.no_naive else []
+            # The naive server has no REST reads (S4).
+            naive = not args.no_naive and scenario in ("S1", "S2", "S3")
+            targets = [("naive", "-", "-", "-")] if naive else []
             targets += [
                 ("product", db, broker, stack)
                 for stack in stacks

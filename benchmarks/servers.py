@@ -54,7 +54,11 @@ class Server:
         workdir: Path,
         accounts: tuple[int, int] = (1000, 10000),
         stack: str = "uvicorn",
+        leader: Server | None = None,
+        core: str = SERVER_CORE,
     ) -> None:
+        """`leader`: another instance whose database, broker prefix and secret this one
+        shares (it creates and drops them); `core`: the CPUs it is pinned to."""
         self.target, self.db_kind, self.broker = target, db, broker
         self.stack = "-" if target == "naive" else stack
         self.ping, self.workdir = ping, workdir
@@ -64,6 +68,9 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.worker: int | None = None  # the process serving, when not the one started
         self.accounts: Accounts | None = None
+        self.leader, self.core = leader, core
+        self.secret = secrets.token_urlsafe(32)
+        self.prefix = f"bench{os.getpid()}_{self.port}"
         self.log = workdir / f"server-{target}-{self.stack}-{db}-{broker}-{self.port}.log"
 
     @property
@@ -80,15 +87,12 @@ class Server:
             command = [sys.executable, "-m", "benchmarks.naive_app", "--port", str(self.port)]
             ready = "/healthz"
         else:
-            secret = secrets.token_urlsafe(32)
-            self.database = Database(self.db_kind, self.workdir, f"{self.broker}_{self.port}")
-            self.database.create()
-            self.accounts = seed(self.database.url, secret, *self.counts)
+            database_url = self._database_url()
             env.update(
-                DATABASE_URL=self.database.url,
+                DATABASE_URL=database_url,
                 BROKER_URL=BROKERS[self.broker],
-                BROKER_PREFIX=f"bench{os.getpid()}_{self.port}",
-                SECRET_KEY=secret,
+                BROKER_PREFIX=self.prefix,
+                SECRET_KEY=self.secret,
                 FIRST_SUPERADMIN_EMAIL="root@bench.example.com",
                 FIRST_SUPERADMIN_PASSWORD="bench-root-password",
                 LOG_LEVEL="warning",
@@ -106,7 +110,7 @@ class Server:
             ready = "/readyz"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                ["taskset", "-c", SERVER_CORE, *command],
+                ["taskset", "-c", self.core, *command],
                 cwd=self.workdir if self.target != "naive" else ROOT,
                 env=env,
                 stdout=log,
@@ -115,6 +119,18 @@ class Server:
         self._wait_ready(ready)
         if self.stack == "granian":
             self.worker = self._only_child()
+
+    def _database_url(self) -> str:
+        """A fresh database, seeded; or the leader's, with its accounts and secrets."""
+        if self.leader is not None:
+            assert self.leader.database is not None
+            self.accounts, self.secret = self.leader.accounts, self.leader.secret
+            self.prefix = self.leader.prefix
+            return self.leader.database.url
+        self.database = Database(self.db_kind, self.workdir, f"{self.broker}_{self.port}")
+        self.database.create()
+        self.accounts = seed(self.database.url, self.secret, *self.counts)
+        return self.database.url
 
     @property
     def pid(self) -> int:

@@ -1,7 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright, against real `salon serve` processes.
 
 They run on SQLite only (the browser path does not depend on the database), and never skip:
-without /usr/bin/chromium they fail (`.ci/run` installs it). Pages of other origins are
+without /usr/bin/chromium they fail (`scripts/test` installs it). Pages of other origins are
 served by small real HTTP servers on their own ports (`pages/`).
 """
 
@@ -40,7 +40,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does)")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=LAUNCH_ARGS, timeout=30_000

@@ -95,7 +95,8 @@ class NginxProcess:
     def command(self, *extra: str) -> list[str]:
         if not Path(NGINX).exists():
             raise NginxError(
-                f"{NGINX} is missing (apt-get install nginx); the deployment tests run it"
+                f"{NGINX} is missing (apt-get install -y nginx; scripts/test does):"
+                " the deployment tests run it"
             )
         return [
             NGINX,
