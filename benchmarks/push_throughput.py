@@ -35,7 +35,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(customers: int, per_customer: int) -> dict[str, float]:
+async def run(customers: int, per_customer: int, concurrency: int) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="push-bench-"))
     database_url, drop = fresh_database_url("sqlite", workdir)
     settings = {
@@ -43,6 +43,7 @@ async def run(customers: int, per_customer: int) -> dict[str, float]:
         "PUSH_DELAY_SECONDS": "1",
         "PUSH_POLL_INTERVAL": "0.05",
         "LOG_LEVEL": "warning",
+        "PUSH_CONCURRENCY": str(concurrency),
     }
     server = ServerProcess(server_env(database_url, **settings), workdir=workdir)
     await server.astart()
@@ -101,8 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--per-customer", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=20, help="PUSH_CONCURRENCY")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.customers, args.per_customer))))
+    print(json.dumps(asyncio.run(run(args.customers, args.per_customer, args.concurrency))))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Each turn (every PUSH_POLL_INTERVAL): new notifications become outbox rows
 (app/db/repositories/push_outbox.py, one instance at a time), then as many due rows as
 there are free sending slots are claimed with a lease and sent as tasks (at most
 PUSH_CONCURRENCY at once, each attempt bounded by PUSH_ATTEMPT_TIMEOUT). A row is deleted
-when done, gone or failed for good, else due again after a backoff (or the push service's
-Retry-After). Rows of a stopped instance are released at once; those of a crashed one come
-due when their lease ends.
+when done, gone or failed for good (done and failed ones by the next turn, in one
+statement), else due again after a backoff (or the push service's Retry-After). Rows of a
+stopped instance are released at once; those of a crashed one come due when their lease
+ends (a push done but not yet deleted then goes twice).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class PushDispatcher:
         # Longer than an attempt can take (its DNS check, the POST, the bookkeeping).
         self.lease = timedelta(seconds=2 * settings.push_attempt_timeout + 30)
         self._sending: dict[int, asyncio.Task[None]] = {}  # outbox id -> its attempt
+        self._finished: list[int] = []  # outbox ids sent or given up, not yet deleted
         self._task: asyncio.Task[None] | None = None
         self._purged_at = 0.0
 
@@ -70,10 +72,12 @@ class PushDispatcher:
         interrupted = list(self._sending)
         for task in list(self._sending.values()):
             await cancel_and_wait(task)
-        if interrupted:  # due again now, for whichever instance runs next
+        if interrupted or self._finished:  # interrupted: due again now, for whoever runs next
             try:
-                async with asyncio.timeout(RELEASE_TIMEOUT), self.session_factory() as session:
-                    await push_outbox.release(session, interrupted, utcnow())
+                async with asyncio.timeout(RELEASE_TIMEOUT):
+                    await self._delete_finished()
+                    async with self.session_factory() as session:
+                        await push_outbox.release(session, interrupted, utcnow())
             except Exception as exc:
                 logger.warning(
                     "releasing %d pushes failed (due after their lease): %s", len(interrupted), exc
@@ -89,6 +93,7 @@ class PushDispatcher:
             await asyncio.sleep(self.settings.push_poll_interval)
 
     async def turn(self) -> None:
+        await self._delete_finished()
         if not self.receipts.users:
             return  # nobody has a subscription (as this instance last heard): nothing to do
         await self._enqueue()
@@ -104,6 +109,12 @@ class PushDispatcher:
             self._purged_at = time.monotonic()
             async with self.session_factory() as session:
                 await purge_reached(session, utcnow() - timedelta(days=1) - self.delay)
+
+    async def _delete_finished(self) -> None:
+        if self._finished:
+            finished, self._finished = self._finished, []
+            async with self.session_factory() as session:
+                await push_outbox.delete_pushes(session, finished)
 
     async def _enqueue(self) -> None:
         oldest = utcnow() - timedelta(seconds=self.settings.push_ttl_seconds)
@@ -129,19 +140,20 @@ class PushDispatcher:
     async def _settle(self, push: push_outbox.DuePush, outcome: Outcome) -> None:
         result = outcome.result
         attempts = push.attempts + 1
-        async with self.session_factory() as session:
-            if result == "gone":
-                await PushSubscriptionRepository(session).delete(push.subscription_id)
-                await session.commit()
-            elif result == "retry" and attempts < self.settings.push_max_attempts:
-                wait = max(outcome.retry_after or 0.0, backoff(attempts))
-                await push_outbox.reschedule(
-                    session, push.outbox_id, attempts, utcnow() + timedelta(seconds=wait)
-                )
-            else:
-                if result == "retry":
-                    result = "failed"  # out of attempts
-                await push_outbox.delete_pushes(session, [push.outbox_id])
+        if result == "retry" and attempts >= self.settings.push_max_attempts:
+            result = "failed"  # out of attempts
+        if result in ("delivered", "failed"):
+            # Deleted by the next turn with the others: one statement, not one per push.
+            self._finished.append(push.outbox_id)
+        else:
+            async with self.session_factory() as session:
+                if result == "gone":
+                    await PushSubscriptionRepository(session).delete(push.subscription_id)
+                    await session.commit()
+                else:
+                    wait = max(outcome.retry_after or 0.0, backoff(attempts))
+                    due = utcnow() + timedelta(seconds=wait)
+                    await push_outbox.reschedule(session, push.outbox_id, attempts, due)
         if result == "gone":
             await self.receipts.changed()
         self.metrics.push_sent.labels(result).inc()
