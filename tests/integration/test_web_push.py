@@ -478,3 +478,25 @@ async def test_the_log_names_a_push_service_but_never_an_endpoint(
     log = push_server.log_text()
     assert f"to {service.origin.rsplit(':', 1)[0]}" in log  # the origin, without the path
     assert browser.token not in log
+
+
+async def test_retries_stop_at_push_max_attempts_and_count_as_failed(
+    backend: str, tmp_path: Path
+) -> None:
+    settings = {**PUSH_SETTINGS, "PUSH_MAX_ATTEMPTS": "2"}
+    with fresh_server(backend, tmp_path / "attempts", **settings) as server:
+        async with connect(server) as api:
+            key = expect(await api.client.get(f"{API}/push/vapid-public-key"), 200).json()
+            async with loopback_push_service(key["public_key"]) as service:
+                _, admin, customer, browser = await subscribed_customer(api, service)
+                for _ in range(3):
+                    service.answer(browser.token, 503)
+                await notify_customer(api, admin, customer)
+                first, second = await service.wait_for(browser, count=2, timeout=15)
+                assert (first.status, second.status) == (503, 503)
+                await asyncio.sleep(4)  # a third attempt would have come (backoff 2 s at most)
+                assert len(service.pushes_to(browser)) == 2
+                metrics = (await api.client.get("/metrics")).text
+                assert 'salon_push_sent_total{result="retry"} 1.0' in metrics
+                assert 'salon_push_sent_total{result="failed"} 1.0' in metrics
+                assert service.errors == []
