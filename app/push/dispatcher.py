@@ -113,8 +113,12 @@ class PushDispatcher:
     async def _delete_finished(self) -> None:
         if self._finished:
             finished, self._finished = self._finished, []
-            async with self.session_factory() as session:
-                await push_outbox.delete_pushes(session, finished)
+            try:
+                async with self.session_factory() as session:
+                    await push_outbox.delete_pushes(session, finished)
+            except BaseException:
+                self._finished[:0] = finished  # the next turn tries again
+                raise
 
     async def _enqueue(self) -> None:
         oldest = utcnow() - timedelta(seconds=self.settings.push_ttl_seconds)
