@@ -130,9 +130,14 @@ class PushDispatcher:
 
     async def _attempt(self, push: push_outbox.DuePush) -> None:
         try:
-            target = Target(push.endpoint, push.p256dh, push.auth)
-            payload = push_payload(push.notification)
-            outcome = await self.sender.send(target, payload, urgency(push.notification.priority))
+            try:
+                target = Target(push.endpoint, push.p256dh, push.auth)
+                payload = push_payload(push.notification)
+                priority = push.notification.priority
+                outcome = await self.sender.send(target, payload, urgency(priority))
+            except Exception as exc:  # a bug, not the push service: still one attempt
+                logger.exception("push %d failed unexpectedly", push.outbox_id)
+                outcome = Outcome("retry", f"error: {type(exc).__name__}")
             await self._settle(push, outcome)
         except Exception:
             logger.exception(

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid02, b64urlencode
+from py_vapid import Vapid02, VapidException, b64urlencode
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ class VapidKey:
         )
         self.public_key: str = b64urlencode(point)  # the browsers' applicationServerKey
         self._headers: dict[str, tuple[str, float]] = {}
+        try:  # py-vapid checks the subject when signing: fail at start, not at each push
+            self.authorization("https://push.example")
+        except VapidException as exc:
+            raise ValueError(f"VAPID_SUBJECT {subject!r} is refused: {exc}") from exc
+        self._headers.clear()
 
     def authorization(self, endpoint: str) -> str:
         """`vapid t=<JWT ES256>, k=<public key>` for this endpoint's push service."""

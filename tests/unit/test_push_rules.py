@@ -135,3 +135,14 @@ def test_the_hub_reports_deliveries_to_watched_users_only() -> None:
     assert reached == [(10, 1)]
     hub.unregister(watched)
     hub.unregister(unwatched)
+
+
+def test_a_subject_push_services_would_refuse_fails_at_start() -> None:
+    with pytest.raises(ValueError, match="VAPID_SUBJECT"):
+        load_vapid_key(_raw_key(), "mailto:nobody")
+    assert load_vapid_key(_raw_key(), "https://salon.example").subject == "https://salon.example"
+
+
+def _raw_key() -> str:
+    value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return base64.urlsafe_b64encode(value.to_bytes(32)).rstrip(b"=").decode()
