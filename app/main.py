@@ -30,6 +30,7 @@ from app.server import DrainOnSignal
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limits import Limiter
+from app.services.notification_service import NotificationCreator
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.retention import RetentionJob
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.settings, state.broker, state.manager = settings, broker, manager
         state.session_factory, state.presence = session_factory, presence
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, state.metrics)
-        state.writer = NotificationWriter(session_factory, publisher)
+        state.creator = NotificationCreator(NotificationWriter(session_factory, publisher))
         limiter = Limiter(create_limit_store(settings.broker_url, settings.broker_prefix), settings)
         state.limiter = limiter
         state.streams = StreamOpener(manager, settings, session_factory, limiter)

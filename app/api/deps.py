@@ -97,17 +97,18 @@ async def get_account_service(session: SessionDep) -> AccountService:
     return AccountService(session)
 
 
-async def get_notification_service(request: Request, session: SessionDep) -> NotificationService:
-    return NotificationService(session, request.app.state.writer)
+async def get_notification_service(session: SessionDep) -> NotificationService:
+    return NotificationService(session)
 
 
 async def get_notification_creator(request: Request) -> NotificationCreator:
     """The create endpoints' service: no session of the request's (none is opened for them)."""
-    return NotificationCreator(request.app.state.writer)
+    creator: NotificationCreator = request.app.state.creator
+    return creator
 
 
 async def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
-    return AppointmentService(session, request.app.state.writer)
+    return AppointmentService(session, request.app.state.creator)
 
 
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]

@@ -61,7 +61,7 @@ async def answer_create(app: SalonAPI, scope: Scope, receive: Receive, send: Sen
     except (DomainError, ValidationError):
         await app.answer_with_fastapi(scope, _replaying(body, receive), send)
         return
-    creator = NotificationCreator(state.writer)
+    creator: NotificationCreator = state.creator
     response: Response
     try:
         if isinstance(data, NotificationBatchCreate):

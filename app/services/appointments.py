@@ -13,36 +13,42 @@ from app.db.repositories.appointments import AppointmentRepository
 from app.schemas.appointment import AppointmentCreate
 from app.schemas.notification import NotificationCreate
 from app.services.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from app.services.notification_service import NotificationService
-from app.services.writer import NotificationWriter
+from app.services.notification_service import NotificationCreator
+
+Outbox = list[NotificationCreate]  # what the writer stores with the appointment's change
 
 
 class AppointmentService:
-    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
+    """Each change and the notification it produces commit together (the writer joins this
+    session's transaction), or neither does."""
+
+    def __init__(self, session: AsyncSession, creator: NotificationCreator) -> None:
         self.session = session
         self.repo = AppointmentRepository(session)
-        self.notifications = NotificationService(session, writer)
+        self.creator = creator
 
     async def book(self, principal: Principal, data: AppointmentCreate) -> Appointment:
-        async with self.notifications.writing():
-            return await self._book(principal, data)
+        async with self.creator.writer.joining(self.session) as outbox:
+            return await self._book(principal, data, outbox)
 
     async def confirm(self, principal: Principal, appointment_id: int) -> Appointment:
-        async with self.notifications.writing():
-            return await self._confirm(principal, appointment_id)
+        async with self.creator.writer.joining(self.session) as outbox:
+            return await self._confirm(principal, appointment_id, outbox)
 
     async def cancel(self, principal: Principal, appointment_id: int) -> Appointment:
-        async with self.notifications.writing():
-            return await self._cancel(principal, appointment_id)
+        async with self.creator.writer.joining(self.session) as outbox:
+            return await self._cancel(principal, appointment_id, outbox)
 
-    async def _book(self, principal: Principal, data: AppointmentCreate) -> Appointment:
+    async def _book(
+        self, principal: Principal, data: AppointmentCreate, outbox: Outbox
+    ) -> Appointment:
         if principal.role != "customer":
             raise PermissionDenied("only customers book appointments")
         if data.start_time <= datetime.now(UTC):
             raise InvalidRequest("start_time is in the past")
         if await self.repo.salon(data.salon_id) is None:
             raise InvalidRequest(f"salon {data.salon_id} does not exist")
-        service = await self.session.get(Service, data.service_id)
+        service = await self.repo.service(data.service_id)
         if service is None or service.salon_id != data.salon_id:
             raise InvalidRequest(
                 f"service {data.service_id} is not offered by salon {data.salon_id}"
@@ -53,6 +59,7 @@ class AppointmentService:
         customer = await self.repo.user(principal.user_id)
         who = customer.full_name if customer else "A customer"
         await self._notify(
+            outbox,
             appointment,
             "new_appointment",
             "New appointment",
@@ -69,7 +76,9 @@ class AppointmentService:
             raise PermissionDenied("only admins and customers have appointments")
         return await self.repo.list_for(principal, status, day)
 
-    async def _confirm(self, principal: Principal, appointment_id: int) -> Appointment:
+    async def _confirm(
+        self, principal: Principal, appointment_id: int, outbox: Outbox
+    ) -> Appointment:
         if principal.role != "admin":
             raise PermissionDenied("only the salon's admins confirm appointments")
         appointment = await self._get(principal, appointment_id)
@@ -78,8 +87,9 @@ class AppointmentService:
         if appointment.status == "cancelled":
             raise Conflict(f"appointment {appointment_id} is cancelled")
         appointment.status = "confirmed"
-        service = await self.session.get(Service, appointment.service_id)
+        service = await self.repo.service(appointment.service_id)
         await self._notify(
+            outbox,
             appointment,
             "appointment_confirmed",
             "Appointment confirmed",
@@ -89,14 +99,16 @@ class AppointmentService:
         )
         return appointment
 
-    async def _cancel(self, principal: Principal, appointment_id: int) -> Appointment:
+    async def _cancel(
+        self, principal: Principal, appointment_id: int, outbox: Outbox
+    ) -> Appointment:
         if principal.role not in ("admin", "customer"):
             raise PermissionDenied("only the customer or the salon's admins cancel appointments")
         appointment = await self._get(principal, appointment_id)
         if appointment.status == "cancelled":
             return appointment
         appointment.status = "cancelled"
-        service = await self.session.get(Service, appointment.service_id)
+        service = await self.repo.service(appointment.service_id)
         by_customer = principal.role == "customer"
         message = (
             "The customer cancelled the appointment of "
@@ -104,6 +116,7 @@ class AppointmentService:
             else "Your appointment was cancelled by the salon: "
         ) + _when(appointment.start_time)
         await self._notify(
+            outbox,
             appointment,
             "appointment_cancelled",
             "Appointment cancelled",
@@ -121,6 +134,7 @@ class AppointmentService:
 
     async def _notify(
         self,
+        outbox: Outbox,
         appointment: Appointment,
         notification_type: str,
         title: str,
@@ -129,7 +143,7 @@ class AppointmentService:
         to_salon: bool,
         service: Service | None,
     ) -> None:
-        """Store the notification in the appointment's transaction, then commit and publish."""
+        """Checked now, stored with the appointment when the writer commits its transaction."""
         data = NotificationCreate(
             notification_type=notification_type,
             title=title,
@@ -144,8 +158,8 @@ class AppointmentService:
                 "service_name": service.name if service else None,
             },
         )
-        notification = await self.notifications.stage(data)
-        await self.notifications.commit_and_publish([notification])
+        await self.creator.check([data], session=self.session)
+        outbox.append(data)
 
 
 def _when(moment: datetime) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.db.models import Salon, Service, User
+from app.db.models import Service, User
 from app.schemas.account import AccountCreate
 from app.services.accounts import AccountService, issue_access_token
 
@@ -56,10 +55,12 @@ async def ensure_demo(session: AsyncSession, settings: Settings) -> Demo | None:
     customer = await accounts.repo.user_by_email(DEMO_CUSTOMER[0])
     created = False
     if admin is None or customer is None:
-        if await session.scalar(select(func.count()).select_from(Salon)):
+        if await accounts.repo.any_salon():
             return None  # not empty and not ours: leave it alone
         salon = await accounts.repo.add_salon(DEMO_SALON)
-        session.add(Service(salon_id=salon.id, name="Haircut", duration_minutes=45, price=35.0))
+        await accounts.repo.add_service(
+            Service(salon_id=salon.id, name="Haircut", duration_minutes=45, price=35.0)
+        )
         await session.commit()
         admin = await _create(accounts, DEMO_ADMIN, "admin", salon.id)
         customer = await _create(accounts, DEMO_CUSTOMER, "customer", None)

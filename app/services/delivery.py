@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
@@ -26,6 +26,7 @@ from app.core.notification_manager import NotificationManager
 from app.core.pacing import Pacer
 from app.core.tasks import cancel_and_wait
 from app.db.models import Notification
+from app.db.repositories.notifications import newest_id, notifications_after
 from app.services.publishing import notification_frame, route_of
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class DeliverySequencer:
 
     async def start(self) -> None:
         async with self.session_factory() as session:
-            self.cursor = int(await session.scalar(select(func.max(Notification.id))) or 0)
+            self.cursor = await newest_id(session)
         await self.broker.subscribe(self.channel, self.on_message)
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
@@ -123,10 +124,9 @@ class DeliverySequencer:
         for event_id in [i for i in self._early if i <= self.cursor]:
             del self._early[event_id]
 
-    async def _committed_after(self, cursor: int) -> list[Notification]:
-        query = select(Notification).where(Notification.id > cursor).order_by(Notification.id)
+    async def _committed_after(self, cursor: int) -> Sequence[Notification]:
         async with self.session_factory() as session:
-            return list((await session.scalars(query.limit(PAGE))).all())
+            return await notifications_after(session, cursor, PAGE)
 
     async def _poll_forever(self) -> None:
         while True:

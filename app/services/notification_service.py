@@ -3,8 +3,7 @@ list, count, read, acknowledge."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,17 +15,19 @@ from app.db.repositories.notifications import NotificationRepository
 from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services import policy
 from app.services.errors import NotFound, PermissionDenied
-from app.services.routing import check_routing
+from app.services.routing import RoutingCache, check_routing, within
 from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
 
 
 class NotificationCreator:
-    """Creating notifications needs no session of the request's: the routing checks use the
-    cache or a short session of their own, the writer its grouped transaction."""
+    """Creating notifications, one per process: needs no session of the request's (the
+    routing checks use the cache or a short session of their own, the writer its grouped
+    transaction), and keeps what the routing checks found (`RoutingCache`)."""
 
     def __init__(self, writer: NotificationWriter) -> None:
         self.writer = writer
+        self.routing = RoutingCache()
 
     async def send_notification(
         self,
@@ -73,45 +74,33 @@ class NotificationCreator:
                 authorized.append(policy.authorize_create(principal, item))
             except PermissionDenied as exc:
                 raise PermissionDenied(f"notifications[{index}]: {exc.detail}") from exc
-        await self._check(authorized, batch=True)
+        await self.check(authorized, batch=True)
         return await self.writer.create(authorized)
 
     async def _create(self, data: NotificationCreate) -> StoredNotification:
-        await self._check([data])
+        await self.check([data])
         return (await self.writer.create([data]))[0]
 
-    async def _check(self, items: Sequence[NotificationCreate], batch: bool = False) -> None:
-        """Routing checks, from the process's cache or else on a session of their own,
+    async def check(
+        self,
+        items: Sequence[NotificationCreate],
+        *,
+        batch: bool = False,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Routing checks, from the cache or else on `session`, or a session of their own
         returned to the pool before waiting for the writer: a request holding a connection
         while queued could starve the writer."""
-        await check_routing(
-            self.writer.session_factory, items, batch=batch, cache=self.writer.routing
-        )
+        opener = self.writer.session_factory if session is None else within(session)
+        await check_routing(opener, items, batch=batch, cache=self.routing)
 
 
-class NotificationService(NotificationCreator):
-    def __init__(self, session: AsyncSession, writer: NotificationWriter) -> None:
-        super().__init__(writer)
+class NotificationService:
+    """A principal's notifications: list, count, read, acknowledge."""
+
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.repo = NotificationRepository(session)
-
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
-        """A transaction of the caller's session that creates notifications along with rows
-        of its own: stage them inside, then `commit_and_publish`."""
-        async with self.writer.transaction(self.session):
-            yield
-
-    async def stage(self, data: NotificationCreate) -> Notification:
-        """Validate routing and add to the session, uncommitted, inside `writing()`."""
-        await check_routing(lambda: nullcontext(self.session), [data], cache=self.writer.routing)
-        notification = Notification(**data.model_dump())
-        self.session.add(notification)
-        return notification
-
-    async def commit_and_publish(self, notifications: Sequence[Notification]) -> None:
-        await self.session.commit()
-        await self.writer.publisher.publish(notifications)
 
     async def list_for(
         self,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.connection import Subscription
 from app.core.sse import json_frame
-from app.db.models import Notification
-from app.db.repositories.notifications import matching, routed_to
+from app.db.repositories.notifications import matching, notifications_after, routed_to
+from app.db.repositories.retention import purged_through
 from app.services.publishing import notification_frame
-from app.services.retention import purged_through
 
 PAGE = 500
 
@@ -33,13 +31,7 @@ async def replay(
             return
         cursor = after_id
         while True:
-            query = (
-                select(Notification)
-                .where(Notification.id > cursor, condition, *clauses)
-                .order_by(Notification.id)
-                .limit(PAGE)
-            )
-            rows = (await session.scalars(query)).all()
+            rows = await notifications_after(session, cursor, PAGE, condition, *clauses)
             if not rows:
                 return
             cursor = rows[-1].id

@@ -10,40 +10,12 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.tasks import cancel_and_wait
-from app.db.base import utcnow
-from app.db.models import Notification, Watermark
+from app.db.repositories.retention import purge_older_than
 
 logger = logging.getLogger(__name__)
-
-PURGED_THROUGH = "notifications_purged_through"
-
-
-async def purged_through(session: AsyncSession) -> int:
-    """The highest notification id retention has deleted (0 if none)."""
-    return int(
-        await session.scalar(select(Watermark.value).where(Watermark.name == PURGED_THROUGH)) or 0
-    )
-
-
-async def purge_older_than(session: AsyncSession, age: timedelta) -> int:
-    """Delete notifications older than `age` (every id up to the newest such); return how many."""
-    through = await session.scalar(
-        select(func.max(Notification.id)).where(Notification.created_at < utcnow() - age)
-    )
-    if through is None:
-        return 0
-    result = await session.execute(delete(Notification).where(Notification.id <= through))
-    mark = await session.get(Watermark, PURGED_THROUGH)
-    if mark is None:
-        session.add(Watermark(name=PURGED_THROUGH, value=through))
-    else:
-        mark.value = max(mark.value, through)
-    await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class RetentionJob:

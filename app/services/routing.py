@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import cast
 
-from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Salon, User
+from app.db.repositories.accounts import Account, accounts_of, existing_salons
 from app.schemas.notification import NotificationCreate
 from app.services.errors import InvalidRequest
 
-Account = tuple[str, int | None]  # a user's (role, salon_id)
 MAX_CACHED = 200_000  # accounts remembered; past it the cache starts over
 
 
@@ -84,25 +81,24 @@ class _Round:
 
 
 SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-SALONS, USERS = cast(Table, Salon.__table__), cast(Table, User.__table__)
+
+
+def within(session: AsyncSession) -> SessionOpener:
+    """An opener that gives an open session (a caller's transaction) instead of a new one."""
+    return lambda: nullcontext(session)
 
 
 async def _query(
     open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
 ) -> tuple[set[int], dict[int, Account]]:
-    """Core queries on the session's connection (no ORM state for a few columns)."""
     salons: set[int] = set()
     users: dict[int, Account] = {}
     async with open_session() as session:
         connection = await session.connection()
         if salon_ids:
-            query = select(SALONS.c.id).where(SALONS.c.id.in_(salon_ids))
-            salons = set((await connection.execute(query)).scalars())
+            salons = await existing_salons(connection, salon_ids)
         if user_ids:
-            rows = await connection.execute(
-                select(USERS.c.id, USERS.c.role, USERS.c.salon_id).where(USERS.c.id.in_(user_ids))
-            )
-            users = {user_id: (role, salon_id) for user_id, role, salon_id in rows}
+            users = await accounts_of(connection, user_ids)
     return salons, users
 
 
@@ -111,23 +107,20 @@ async def check_routing(
     items: Sequence[NotificationCreate],
     *,
     batch: bool = False,
-    cache: RoutingCache | None = None,
+    cache: RoutingCache,
 ) -> None:
     """Raise InvalidRequest for the first item that breaks the routing rules; a session is
     opened (`open_session()`) only when something is not in `cache`."""
     salon_ids = {item.salon_id for item in items if item.salon_id is not None}
     user_ids = {item.recipient_id for item in items if item.recipient_id is not None}
-    if cache is None:
-        salons, users = await _query(open_session, salon_ids, user_ids)
-    else:
-        salons = salon_ids & cache.salons
-        users = {i: cache.users[i] for i in user_ids if i in cache.users}
-        if len(salons) < len(salon_ids) or len(users) < len(user_ids):
-            found_salons, found_users = await cache.fetch(
-                open_session, salon_ids - salons, user_ids - users.keys()
-            )
-            salons |= found_salons
-            users.update(found_users)
+    salons = salon_ids & cache.salons
+    users = {i: cache.users[i] for i in user_ids if i in cache.users}
+    if len(salons) < len(salon_ids) or len(users) < len(user_ids):
+        found_salons, found_users = await cache.fetch(
+            open_session, salon_ids - salons, user_ids - users.keys()
+        )
+        salons |= found_salons
+        users.update(found_users)
     for index, item in enumerate(items):
         problem = _problem(item, salons, users)
         if problem is not None:

@@ -6,7 +6,8 @@ committed in one order across all instances, so whoever has seen id N has seen e
 committed id below it (the delivery sequencer and replay rely on that). Requests that
 arrive while a transaction is in flight are not queued one by one behind it: the next
 holder of the lock writes all of them in one transaction (group commit), with one
-INSERT ... RETURNING id for the whole group (no ORM unit of work).
+INSERT ... RETURNING id for the whole group (no ORM unit of work). A caller whose own
+rows go with its notifications (appointments) joins the same path with its transaction.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.repositories.notifications import insert_notifications
+from app.db.repositories.notifications import insert_notifications, lock_notification_writes
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
-from app.services.routing import RoutingCache
 from app.services.stored import StoredNotification
 
 NOTIFICATION_WRITE_LOCK = 0x5A10_0001
@@ -49,7 +48,6 @@ class NotificationWriter:
     ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
-        self.routing = RoutingCache()  # the routing checks' known salons and accounts
         self._lock = asyncio.Lock()
         self._waiting: deque[_Request] = deque()
         self._published = asyncio.Event()  # the last group committed has been published
@@ -66,7 +64,8 @@ class NotificationWriter:
             while not request.taken:  # nobody wrote ours while we waited: write what waits
                 group = self._take_group()
                 try:
-                    stored = await self._write([item for r in group for item in r.items])
+                    async with self.session_factory() as session:
+                        stored = await self._write(session, [i for r in group for i in r.items])
                 except BaseException as exc:
                     for r in group:
                         r.done.set_exception(exc)
@@ -76,44 +75,63 @@ class NotificationWriter:
             if failure is not None and not request.taken:
                 self._waiting.remove(request)
             if written:  # our turn to publish: after every group committed before ours
-                previous, self._published = self._published, asyncio.Event()
-                turn = self._published
+                previous, turn = self._take_turn()
         if written:
-            # Published after the lock: a slow bus holds up nobody's commit. In commit order:
-            # a hub's sequencer given ids out of order reads the gap from the database.
+            # Published after the lock: a slow bus holds up nobody's commit.
             # Shielded: a cancelled caller still publishes what it wrote, and passes the turn.
-            await asyncio.shield(self._publish(previous, turn, written))
+            stored = [n for _, group_stored in written for n in group_stored]
+            await asyncio.shield(self._publish(previous, turn, stored, written))
         if failure is not None:
             if request.done.done():
                 request.done.exception()  # retrieved: raised here
             raise failure
         return await request.done
 
-    async def _publish(
-        self, previous: asyncio.Event, turn: asyncio.Event, written: Written
-    ) -> None:
-        try:
-            await previous.wait()
-            await self.publisher.publish([n for _, stored in written for n in stored])
-        finally:
-            turn.set()
-            for group, stored in written:
-                start = 0
-                for r in group:
-                    r.done.set_result(stored[start : start + len(r.items)])
-                    start += len(r.items)
-
     @asynccontextmanager
-    async def transaction(self, session: AsyncSession) -> AsyncIterator[None]:
-        """For a caller whose own rows go with its notifications (an appointment and the
-        notification it produces): hold the locks for its transaction, roll back on error."""
+    async def joining(self, session: AsyncSession) -> AsyncIterator[list[NotificationCreate]]:
+        """A transaction of the caller's `session` whose own rows go with notifications (an
+        appointment and what it tells): what the caller appends to the yielded list (already
+        validated) is inserted in that transaction, committed with the caller's rows or
+        rolled back with them, then published in commit order like any group.
+
+        The caller's work runs under the write lock and, on PostgreSQL, the advisory lock
+        taken first: its own writes then never wait on a group's (SQLite has one write lock)
+        nor hold a row another instance's locked transaction needs."""
+        outbox: list[NotificationCreate] = []
         async with self._lock:
             try:
-                await lock_for_notifications(session)
-                yield
+                await lock_notification_writes(session, NOTIFICATION_WRITE_LOCK)
+                yield outbox
+                stored = await self._write(session, outbox, joined=True)
             except BaseException:
                 await session.rollback()
                 raise
+            previous, turn = self._take_turn()
+        await asyncio.shield(self._publish(previous, turn, stored, []))
+
+    def _take_turn(self) -> tuple[asyncio.Event, asyncio.Event]:
+        """Under the lock, in commit order: the event to wait for before publishing, and the
+        one to set after (a hub's sequencer given ids out of order reads the database)."""
+        previous, self._published = self._published, asyncio.Event()
+        return previous, self._published
+
+    async def _publish(
+        self,
+        previous: asyncio.Event,
+        turn: asyncio.Event,
+        stored: list[StoredNotification],
+        written: Written,
+    ) -> None:
+        try:
+            await previous.wait()
+            await self.publisher.publish(stored)
+        finally:
+            turn.set()
+            for group, group_stored in written:
+                start = 0
+                for r in group:
+                    r.done.set_result(group_stored[start : start + len(r.items)])
+                    start += len(r.items)
 
     def _take_group(self) -> list[_Request]:
         group: list[_Request] = []
@@ -125,17 +143,10 @@ class NotificationWriter:
             size += len(request.items)
         return group
 
-    async def _write(self, items: list[NotificationCreate]) -> list[StoredNotification]:
+    async def _write(
+        self, session: AsyncSession, items: list[NotificationCreate], *, joined: bool = False
+    ) -> list[StoredNotification]:
         now = utcnow()  # one transaction, one creation time
         rows = [{**item.model_dump(), "created_at": now, "is_read": False} for item in items]
-        async with self.session_factory() as session:
-            ids = await insert_notifications(session, rows, NOTIFICATION_WRITE_LOCK)
+        ids = await insert_notifications(session, rows, NOTIFICATION_WRITE_LOCK, joined=joined)
         return [StoredNotification(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
-
-
-async def lock_for_notifications(session: AsyncSession) -> None:
-    """PostgreSQL: serialize notification inserts across instances until this commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": NOTIFICATION_WRITE_LOCK}
-        )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
 
 from app.broker import create_broker
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.utils.redis_server import REDIS_URL
 
 
 @pytest.fixture(params=["memory", "redis"])

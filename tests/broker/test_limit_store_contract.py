@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +12,7 @@ import pytest
 from app.limits import LimitStore, create_limit_store
 from app.limits.base import LimitStoreError, Rate
 from app.limits.redis import RedisLimitStore
-from tests.utils.redis_server import RedisServer
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.utils.redis_server import REDIS_URL, RedisServer
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -12,19 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.utils.factories import API, Api, unique_email
+from tests.utils.factories import API, Api, assert_json_error, unique_email
 from tests.utils.server import ServerProcess
 from tests.utils.tokens import decode_unverified
 
 REGISTER = f"{API}/auth/register"
 LOGIN = f"{API}/auth/login"
 ME = f"{API}/auth/me"
-
-
-def assert_json_error(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    assert "detail" in response.json(), response.text
 
 
 # --------------------------------------------------------------------------- register

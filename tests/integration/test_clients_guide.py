@@ -22,6 +22,7 @@ import pytest
 from tests.utils.factories import API, Account, Api, connect
 from tests.utils.guide import guide_block
 from tests.utils.server import ServerProcess
+from tests.utils.stats import wait_for_stats
 
 # Runs the guide's generator and prints what it yields, one JSON line each; every call of
 # get_token (a fresh login) is announced too.
@@ -97,16 +98,7 @@ async def run(argv: list[str], env: dict[str, str], cwd: Path) -> AsyncIterator[
 
 async def wait_streaming(api: Api, admin: Account, timeout: float = 10.0) -> None:
     """Until the stats show the admin's stream open (the examples print nothing before)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        response = await api.client.get(
-            f"{API}/notifications/stream/stats", headers=api.auth(api.superadmin_token)
-        )
-        if [admin.salon_id, admin.id] in response.json()["admins"]:
-            return
-        assert loop.time() < deadline, f"the example never opened its stream: {response.text}"
-        await asyncio.sleep(0.25)
+    await wait_for_stats(api, lambda stats: [admin.salon_id, admin.id] in stats["admins"], timeout)
 
 
 def is_notification(notification_id: int) -> Callable[[str], bool]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from typing import Any
 
 from tests.utils.cluster import (
     ADMIN_STREAM,
     CUSTOMER_STREAM,
-    STATS,
     clients,
     instance_env,
     start_instances,
@@ -20,6 +18,7 @@ from tests.utils.cluster import (
 from tests.utils.factories import Account, Api
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
+from tests.utils.stats import wait_for_stats
 
 PRESENCE_INTERVAL = 0.2
 # Presence counts a silent instance for 12 intervals (2.4 s here): allow that and some.
@@ -57,25 +56,8 @@ def expected_stats(tabs: dict[ServerProcess, list[Account]]) -> dict[str, Any]:
     }
 
 
-async def stats_of(api: Api) -> dict[str, Any]:
-    response = await api.client.get(STATS, headers=api.auth(api.superadmin_token))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    body["admins"] = [tuple(pair) for pair in body["admins"]]
-    return body
-
-
-async def wait_for_stats(apis: list[Api], expected: dict[str, Any], within: float) -> None:
-    """Poll every instance of `apis` until each answers `expected`."""
-    started = time.monotonic()
-    while True:
-        answers = [await stats_of(api) for api in apis]
-        if all(answer == expected for answer in answers):
-            return
-        if time.monotonic() - started > within:
-            wrong = {api.server.base_url: a for api, a in zip(apis, answers, strict=True)}
-            raise AssertionError(f"after {within}s, stats {wrong}\nexpected {expected}")
-        await asyncio.sleep(0.05)
+def _view(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "admins": [tuple(pair) for pair in body["admins"]]}
 
 
 class Tabs:
@@ -119,13 +101,13 @@ async def test_every_instance_reports_the_whole_deployment_and_forgets_a_dead_on
         await tabs.open_on(on_three, customer)
         expected = expected_stats(tabs.open)
         assert (expected["total_connections"], len(expected["instances"])) == (6, 3)
-        await wait_for_stats(apis, expected, within=3)
+        await wait_for_stats(apis, expected, 3, view=_view)
 
         await asyncio.to_thread(two.kill)  # SIGKILL: no goodbye, its snapshot goes stale
         tabs.forget(two)
         expected = expected_stats(tabs.open)
-        await wait_for_stats([on_one, on_three], expected, within=DEAD_FORGOTTEN_WITHIN)
+        await wait_for_stats([on_one, on_three], expected, DEAD_FORGOTTEN_WITHIN, view=_view)
 
         await three.astop()  # SIGTERM: it says goodbye, so it is forgotten at once
         tabs.forget(three)
-        await wait_for_stats([on_one], expected_stats(tabs.open), within=1.5)
+        await wait_for_stats([on_one], expected_stats(tabs.open), 1.5, view=_view)

@@ -7,9 +7,9 @@ import asyncio
 import json
 
 from tests.utils.factories import API, connect
+from tests.utils.stats import wait_for_stats
 
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
-STATS = f"{API}/notifications/stream/stats"
 
 
 async def _request(port: int, head: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -30,12 +30,7 @@ async def _read_until(reader: asyncio.StreamReader, marker: bytes, seen: bytes =
 
 
 async def _customers_connected(api, count: int) -> None:
-    superadmin = api.auth(api.superadmin_token)
-    async with asyncio.timeout(10):
-        while (await api.client.get(STATS, headers=superadmin)).json()[
-            "active_customer_connections"
-        ] != count:
-            await asyncio.sleep(0.05)
+    await wait_for_stats(api, lambda stats: stats["active_customer_connections"] == count, 10)
 
 
 async def test_a_stream_on_a_raw_socket_is_chunked_sse_and_leaving_unregisters_it(server):

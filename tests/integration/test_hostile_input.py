@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.utils import tokens
-from tests.utils.factories import API, Account, Api, connect
+from tests.utils.factories import API, Account, Api, assert_json_error, connect
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
 
@@ -63,16 +62,6 @@ async def world(server: ServerProcess) -> AsyncIterator[World]:
             superadmin=api.superadmin_token,
             appointment=booked.json()["id"],
         )
-
-
-def assert_client_error(response: httpx.Response, allowed: set[int] | None = None) -> None:
-    request = response.request
-    where = f"{request.method} {request.url.path}"
-    assert 400 <= response.status_code < 500, f"{where}: {response.status_code} {response.text}"
-    if allowed is not None:
-        assert response.status_code in allowed, f"{where}: {response.status_code} {response.text}"
-    assert response.headers["content-type"] == "application/json", where
-    assert "detail" in response.json(), f"{where}: {response.text}"
 
 
 # --------------------------------------------------------------------------- bodies
@@ -160,7 +149,7 @@ async def test_a_hostile_notification_body_is_a_4xx_with_a_detail(
         content=body,
         headers={**world.admin.headers, "Content-Type": "application/json"},
     )
-    assert_client_error(response, allowed)
+    assert_json_error(response, allowed)
 
 
 async def test_json_sent_as_another_content_type_is_refused(api: Api, world: World) -> None:
@@ -169,7 +158,7 @@ async def test_json_sent_as_another_content_type_is_refused(api: Api, world: Wor
         content=json.dumps(notification()).encode(),
         headers={**world.admin.headers, "Content-Type": "text/plain"},
     )
-    assert_client_error(response, {415, 422})
+    assert_json_error(response, {415, 422})
 
 
 @pytest.mark.parametrize(
@@ -347,7 +336,7 @@ async def test_hostile_bodies_on_every_other_writing_endpoint(
         content = body.text.encode() if isinstance(body, RawJSON) else json.dumps(fill(body, world))
         headers = {**headers, "Content-Type": "application/json"}
         response = await api.client.request(method, url, content=content, headers=headers)
-    assert_client_error(response, allowed)
+    assert_json_error(response, allowed)
 
 
 # --------------------------------------------------------------------------- paths and queries
@@ -385,7 +374,7 @@ async def test_hostile_query_parameters_are_a_4xx_with_a_detail(
 ) -> None:
     headers = {"admin": world.admin.headers, "customer": world.customer.headers}.get(role, {})
     response = await api.client.get(API + path, params=params, headers=headers)
-    assert_client_error(response)
+    assert_json_error(response)
 
 
 @pytest.mark.parametrize("header", ["9" * 5000, "abc", "-3", "1e5", ""])
@@ -419,7 +408,7 @@ async def test_hostile_path_ids_are_a_4xx_with_a_detail(
     response = await api.client.request(
         method, API + path.replace("{id}", bad_id), headers=world.admin.headers, json={}
     )
-    assert_client_error(response)
+    assert_json_error(response)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -519,4 +508,4 @@ async def test_someone_elses_appointment_is_404(api: Api, world: World) -> None:
         response = await api.client.post(
             f"{API}/appointments/{world.appointment}/{action}", headers=who.headers
         )
-        assert_client_error(response, {404})
+        assert_json_error(response, {404})

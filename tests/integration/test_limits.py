@@ -24,11 +24,11 @@ from tests.utils.factories import API, Account, Api, connect
 from tests.utils.metrics import moved, scrape
 from tests.utils.server import ServerProcess
 from tests.utils.sse import SSEStream, open_stream
+from tests.utils.stats import STATS
 
 ADMIN_STREAM = f"{API}/notifications/stream"
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
 ADMIN_WS = f"{API}/notifications/ws"
-STATS = f"{API}/notifications/stream/stats"
 REFUSALS = "salon_limit_refusals_total"
 OPENS = 12  # the opening rate of the two-instance test: room for the admin's retries
 

@@ -13,23 +13,23 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
 from tests.utils.cluster import (
-    STATS,
     Follower,
     assert_exactly_once_in_order,
     instance_env,
     read_notifications,
     start_instances,
-    wait_until,
 )
 from tests.utils.factories import API, Api, expect
 from tests.utils.nginx import DEPLOY_CONF, NginxProcess
 from tests.utils.server import ServerProcess
+from tests.utils.stats import wait_for_stats
 
 
 def location_block(config: str, pattern: str) -> str:
@@ -120,16 +120,12 @@ async def test_events_pass_through_nginx_unbuffered(api: Api, deployment) -> Non
 async def serving_instance(api: Api, instances: list[ServerProcess]) -> ServerProcess:
     """The instance holding the test's one stream, from the stats' per-instance breakdown."""
     by_name = {f"{socket.gethostname()}:{i.pid}": i for i in instances}
-    found: list[ServerProcess] = []
 
-    async def one_has_it() -> bool:
-        response = await api.client.get(STATS, headers=api.auth(api.superadmin_token))
-        breakdown = expect(response, 200).json()["instances"]
-        found[:] = [by_name[s["instance"]] for s in breakdown if s["total_connections"] == 1]
-        return len(found) == 1
+    def holding(stats: dict[str, Any]) -> list[str]:
+        return [each["instance"] for each in stats["instances"] if each["total_connections"]]
 
-    await wait_until(one_has_it, 5, "the stream shows in the per-instance stats")
-    return found[0]
+    stats = await wait_for_stats(api, lambda stats: len(holding(stats)) == 1, 5)
+    return by_name[holding(stats)[0]]
 
 
 async def test_a_stream_through_nginx_survives_the_loss_of_an_instance(

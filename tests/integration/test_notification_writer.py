@@ -4,72 +4,21 @@ checks (and what they may remember), the writer's stored rows, ids and order."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.broker.memory import MemoryBroker
 from app.core.connection import decode_envelope
-from app.core.metrics import Metrics
-from app.db.migrate import upgrade_database
-from app.db.models import Notification, Salon, User
-from app.db.session import create_engine, create_session_factory
+from app.db.models import Notification
 from app.schemas.notification import NotificationCreate, NotificationPublic
 from app.services.errors import InvalidRequest
-from app.services.publishing import NotificationPublisher, notification_frame
+from app.services.publishing import notification_frame
 from app.services.routing import RoutingCache, check_routing
-from app.services.writer import NOTIFICATION_WRITE_LOCK, NotificationWriter
-from tests.utils.db import fresh_database_url
-
-
-@pytest.fixture
-async def engine(backend: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url, cleanup = fresh_database_url(backend, tmp_path)
-    # Alembic's env.py runs its own event loop: keep it off the test's.
-    migrate = threading.Thread(target=upgrade_database, args=(url,))
-    migrate.start()
-    await asyncio.to_thread(migrate.join)
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        cleanup()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(engine)
-
-
-async def add_account(
-    sessions: async_sessionmaker[AsyncSession], role: str, salon_id: int | None
-) -> int:
-    async with sessions() as session:
-        user = User(
-            email=f"{role}-{secrets.token_hex(6)}@example.com",
-            password_hash="x",
-            full_name=role,
-            role=role,
-            salon_id=salon_id,
-        )
-        session.add(user)
-        await session.commit()
-        return user.id
-
-
-async def add_salon(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions() as session:
-        salon = Salon(name="s")
-        session.add(salon)
-        await session.commit()
-        return salon.id
+from app.services.writer import NOTIFICATION_WRITE_LOCK
+from tests.utils.rows import add_account, add_salon
 
 
 def to_customer(customer_id: int, salon_id: int | None = None) -> NotificationCreate:
@@ -175,18 +124,6 @@ def salon_notification(salon_id: int, n: int, **extra: object) -> NotificationCr
             **extra,
         }
     )
-
-
-@pytest.fixture
-def heard() -> list[bytes]:
-    return []
-
-
-@pytest.fixture
-async def writer(sessions, heard) -> NotificationWriter:
-    broker = MemoryBroker()
-    await broker.subscribe("n", heard.append)
-    return NotificationWriter(sessions, NotificationPublisher(broker, "n", Metrics()))
 
 
 async def read_back(sessions, ids: list[int]) -> dict[int, bytes]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils.factories import API, Account, Api, connect
+from tests.utils.factories import API, Account, Api, assert_json_error, connect
 from tests.utils.server import ServerProcess
 
 NOTIFICATIONS = f"{API}/notifications"
@@ -158,8 +158,7 @@ async def test_an_admin_cannot_notify_another_salon(api: Api, world: World) -> N
     response = await api.send_notification(
         world.admin_a1.token, title=title, **to_salon(world.salon_b)
     )
-    assert response.status_code == 403, response.text
-    assert "detail" in response.json()
+    assert_json_error(response, 403)
     assert title not in {n["title"] for n in await inbox(api, world.admin_b)}
 
 
@@ -459,8 +458,7 @@ async def test_marking_someone_elses_notification_is_404_and_changes_nothing(
     created = await api.notify(world.superadmin_token, **body)
 
     response = await api.mark_read(getattr(world, intruder).token, created.id)
-    assert response.status_code == 404, response.text
-    assert "detail" in response.json()
+    assert_json_error(response, 404)
     assert by_id(await inbox(api, recipient))[created.id]["is_read"] is False
 
 
@@ -481,8 +479,7 @@ async def test_marking_a_nonexistent_id_is_a_client_error(
     api: Api, world: World, notification_id: int | str, allowed: set[int]
 ) -> None:
     response = await api.mark_read(world.customer1.token, notification_id)
-    assert response.status_code in allowed, response.text
-    assert "detail" in response.json()
+    assert_json_error(response, allowed)
 
 
 async def test_a_salon_notification_read_by_one_admin_is_read_for_the_other(

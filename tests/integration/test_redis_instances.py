@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import httpx
 
 from tests.utils.factories import API, Api, expect
+from tests.utils.redis_server import REDIS_URL
 from tests.utils.sse import open_stream
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def test_notification_created_on_one_instance_reaches_streams_on_another(

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.utils.factories import API, Account, Api, connect, unique_email
+from tests.utils.factories import API, Account, Api, assert_json_error, connect, unique_email
 from tests.utils.server import ServerProcess
 
 SALONS = f"{API}/salons"
@@ -53,11 +52,6 @@ async def world(server: ServerProcess) -> AsyncIterator[World]:
 
 def headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def assert_json_error(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert "detail" in response.json(), response.text
 
 
 # --------------------------------------------------------------------------- salons

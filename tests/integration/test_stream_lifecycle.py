@@ -11,6 +11,7 @@ import httpx
 
 from tests.utils.factories import API, connect
 from tests.utils.sse import open_stream
+from tests.utils.stats import read_stats, wait_for_stats
 
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
 ADMIN_STREAM = f"{API}/notifications/stream"
@@ -56,17 +57,12 @@ async def test_a_client_that_stops_reading_is_dropped_and_counted(server_factory
             f"Authorization: Bearer {admin.token}\r\n\r\n".encode()
         )
         try:
-            stats_url = f"{API}/notifications/stream/stats"
-            superadmin = api.auth(api.superadmin_token)
+            await wait_for_stats(api, lambda stats: stats["active_admin_connections"] > 0, 30)
+            big = "x" * 4000
             async with asyncio.timeout(30):
-                while (await api.client.get(stats_url, headers=superadmin)).json()[
-                    "active_admin_connections"
-                ] == 0:
-                    await asyncio.sleep(0.05)
-                big = "x" * 4000
                 while True:
                     await api.notify(admin.token, recipient_type="salon", message=big)
-                    stats = (await api.client.get(stats_url, headers=superadmin)).json()
+                    stats = await read_stats(api)
                     if stats["slow_consumers_dropped"] == 1:
                         break
             assert stats["active_admin_connections"] == 0

@@ -6,21 +6,19 @@ baseline and expects exactly the baseline plus its own fresh principals.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.utils.factories import Account, Api
+from tests.utils.factories import Account, Api, assert_json_error
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
+from tests.utils.stats import STATS, read_stats, wait_for_stats
 
 ADMIN_STREAM = "/api/v1/notifications/stream"
 CUSTOMER_STREAM = "/api/v1/notifications/customer/stream"
-STATS = "/api/v1/notifications/stream/stats"
 KEYS = (
     "active_admin_connections",
     "active_customer_connections",
@@ -30,13 +28,14 @@ KEYS = (
 )
 
 
-async def get_stats(api: Api) -> dict[str, Any]:
-    response = await api.client.get(STATS, headers=api.auth(api.superadmin_token))
-    assert response.status_code == 200, response.text
-    body = response.json()
+def _view(body: dict[str, Any]) -> dict[str, Any]:
     assert body["admins"] == sorted(body["admins"]), f"admins not sorted: {body}"
     assert body["customers"] == sorted(body["customers"]), f"customers not sorted: {body}"
     return {key: body[key] for key in KEYS}
+
+
+async def get_stats(api: Api) -> dict[str, Any]:
+    return _view(await read_stats(api))
 
 
 def expected_stats(
@@ -55,16 +54,8 @@ def expected_stats(
     }
 
 
-async def wait_for_stats(api: Api, expected: dict[str, Any], deadline: float = 3.0) -> None:
-    """Poll every 0.05 s until the stats are exactly `expected`."""
-    stop = time.monotonic() + deadline
-    while True:
-        current = await get_stats(api)
-        if current == expected:
-            return
-        if time.monotonic() > stop:
-            raise AssertionError(f"stats after {deadline} s:\n{current}\nexpected:\n{expected}")
-        await asyncio.sleep(0.05)
+async def wait_for(api: Api, expected: dict[str, Any], within: float = 3.0) -> None:
+    await wait_for_stats(api, expected, within, view=_view)
 
 
 class Streams:
@@ -121,7 +112,7 @@ async def test_stats_count_connections_and_list_each_connected_principal_once(
             expected = expected_stats(
                 baseline, streams.accounts("admin"), streams.accounts("customer")
             )
-            await wait_for_stats(api, expected)
+            await wait_for(api, expected)
 
         await check()
         current = await get_stats(api)
@@ -148,7 +139,7 @@ async def test_stats_count_connections_and_list_each_connected_principal_once(
     finally:
         await streams.close_all()
 
-    await wait_for_stats(api, expected_stats(baseline, [], []))
+    await wait_for(api, expected_stats(baseline, [], []))
 
 
 async def test_stats_drop_back_when_clients_go_away(api: Api, server: ServerProcess) -> None:
@@ -165,9 +156,9 @@ async def test_stats_drop_back_when_clients_go_away(api: Api, server: ServerProc
             stream = await stack.enter_async_context(open_stream(own, path, token=account.token))
             assert stream.status_code == 200, stream.text
             assert (await stream.next_event(timeout=5.0)).event == "connected"
-        await wait_for_stats(api, expected_stats(baseline, admins, customers))
+        await wait_for(api, expected_stats(baseline, admins, customers))
 
-    await wait_for_stats(api, expected_stats(baseline, [], []), deadline=3.0)
+    await wait_for(api, expected_stats(baseline, [], []))
 
 
 @pytest.mark.parametrize("role", ["admin", "customer", "anonymous"])
@@ -179,8 +170,7 @@ async def test_stats_are_for_the_superadmin_only(api: Api, role: str) -> None:
     elif role == "customer":
         headers = api.auth((await api.register_customer()).token)
     response = await api.client.get(STATS, headers=headers)
-    assert response.status_code == (401 if role == "anonymous" else 403), response.text
-    assert "detail" in response.json()
+    assert_json_error(response, (401 if role == "anonymous" else 403))
 
 
 async def test_refused_streams_are_never_counted(api: Api) -> None:

@@ -18,11 +18,11 @@ from tests.utils import tokens
 from tests.utils.factories import API, Account, connect
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
+from tests.utils.stats import STATS
 
 ME = f"{API}/auth/me"
 ADMIN_STREAM = f"{API}/notifications/stream"
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
-STATS = f"{API}/notifications/stream/stats"
 
 
 @dataclass

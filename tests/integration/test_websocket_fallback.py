@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.utils.factories import API, Api
+from tests.utils.stats import read_stats, wait_for_stats
 
 ADMIN_WS = f"{API}/notifications/ws"
 CUSTOMER_WS = f"{API}/notifications/customer/ws"
@@ -80,15 +81,7 @@ async def test_refused_sockets_are_closed_with_a_reason(api: Api, how: str):
 async def test_closing_the_socket_frees_the_connection(api: Api):
     await api.ensure_superadmin()
     customer = await api.register_customer()
-    stats_url = f"{API}/notifications/stream/stats"
-    superadmin = api.auth(api.superadmin_token)
-
-    async def customers() -> list[int]:
-        return (await api.client.get(stats_url, headers=superadmin)).json()["customers"]
-
     async with connect(ws_url(api, CUSTOMER_WS), additional_headers=customer.headers) as ws:
         await receive(ws)
-        assert customer.id in await customers()
-    async with asyncio.timeout(3):
-        while customer.id in await customers():
-            await asyncio.sleep(0.05)
+        assert customer.id in (await read_stats(api))["customers"]
+    await wait_for_stats(api, lambda stats: customer.id not in stats["customers"], 3)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import uuid
 
 from tests.utils.factories import API, connect
+from tests.utils.redis_server import REDIS_URL
 from tests.utils.server import ServerProcess
 from tests.utils.sse import open_stream
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.utils.stats import wait_for_stats
 
 
 class WorkersServer(ServerProcess):
@@ -34,8 +33,6 @@ async def test_two_workers_share_the_port_and_every_stream_gets_its_notification
             await api.ensure_superadmin()
             salon = await api.create_salon()
             admin = await api.create_admin(salon.id)
-            stats_url = f"{API}/notifications/stream/stats"
-            superadmin = api.auth(api.superadmin_token)
             streams = [
                 open_stream(api.client, f"{API}/notifications/stream", token=admin.token)
                 for _ in range(8)
@@ -44,12 +41,10 @@ async def test_two_workers_share_the_port_and_every_stream_gets_its_notification
             try:
                 for stream in opened:
                     await stream.next_event()
-                async with asyncio.timeout(10):  # both workers announce their streams
-                    while True:
-                        stats = (await api.client.get(stats_url, headers=superadmin)).json()
-                        if stats["active_admin_connections"] == 8:
-                            break
-                        await asyncio.sleep(0.1)
+                # Both workers announce their streams.
+                stats = await wait_for_stats(
+                    api, lambda stats: stats["active_admin_connections"] == 8, 10
+                )
                 assert len(stats["instances"]) == 2, "the kernel spread 8 streams on 2 workers"
                 note = await api.notify(admin.token, recipient_type="salon")
                 for stream in opened:

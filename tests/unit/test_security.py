@@ -6,11 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from datetime import timedelta
 
 import jwt
 import pytest
 
+from app.core import security
 from app.core.security import (
     InvalidToken,
     create_token,
@@ -149,3 +151,29 @@ def test_a_signature_has_one_encoding():
     )
     with pytest.raises(InvalidToken):
         decode_token(variant, secret=SECRET)
+
+
+def test_a_cached_token_is_refused_once_it_expires():
+    short = token(expires_in=timedelta(seconds=1))
+    principal = decode_token(short, secret=SECRET)  # verified, and remembered
+    assert decode_token(short, secret=SECRET) == principal
+    time.sleep(max(0.0, principal.expires_at - time.time()) + 0.01)
+    with pytest.raises(InvalidToken, match="expired"):
+        decode_token(short, secret=SECRET)
+
+
+def test_a_cached_token_still_needs_the_key_and_the_type():
+    good = token()
+    decode_token(good, secret=SECRET)
+    with pytest.raises(InvalidToken):
+        decode_token(good, secret="another-secret-that-is-long-enough-for-hs256!")
+    with pytest.raises(InvalidToken, match="wrong token type"):
+        decode_token(good, secret=SECRET, token_type="stream")
+
+
+def test_the_cache_of_verified_tokens_is_bounded():
+    tokens = [token(user_id=n) for n in range(security.MAX_VERIFIED + 50)]
+    for n, each in enumerate(tokens):
+        assert decode_token(each, secret=SECRET).user_id == n
+    assert len(security._verified) == security.MAX_VERIFIED
+    assert decode_token(tokens[0], secret=SECRET).user_id == 0  # pushed out: verified again

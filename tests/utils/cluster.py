@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,14 +14,13 @@ from typing import Any
 import httpx
 
 from tests.utils.factories import API, Account, Api
+from tests.utils.redis_server import REDIS_URL
 from tests.utils.server import ServerProcess
 from tests.utils.sse import SSEEvent, SSEStream, open_stream
 
 # The machine's Redis, shared by every test; each test keeps to its own channel prefix.
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ADMIN_STREAM = f"{API}/notifications/stream"
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
-STATS = f"{API}/notifications/stream/stats"
 
 
 def unique_prefix() -> str:

@@ -10,12 +10,18 @@ import asyncio
 import concurrent.futures
 import os
 import secrets
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.migrate import upgrade_database
+from app.db.session import create_engine
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgres")
@@ -34,6 +40,23 @@ def fresh_database_url(kind: str, tmp_path: Path) -> tuple[str, Callable[[], Non
     if kind == "postgres":
         return _fresh_postgres()
     raise ValueError(f"unknown database kind {kind!r}; expected one of {BACKENDS}")
+
+
+@asynccontextmanager
+async def migrated_engine(kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The app's engine on a fresh database of `kind` at the latest schema, for tests that
+    drive services in process (no server); dropped afterwards."""
+    url, cleanup = fresh_database_url(kind, tmp_path)
+    # Alembic's env.py runs its own event loop: keep it off the test's.
+    migrate = threading.Thread(target=upgrade_database, args=(url,))
+    migrate.start()
+    await asyncio.to_thread(migrate.join)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        cleanup()
 
 
 def _fresh_sqlite(tmp_path: Path) -> tuple[str, Callable[[], None]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,21 @@ def expect(response: httpx.Response, status: int) -> httpx.Response:
         f"{response.status_code}, expected {status}: {response.text[:500]}"
     )
     return response
+
+
+def assert_json_error(
+    response: httpx.Response, status: int | Collection[int] | None = None
+) -> dict[str, Any]:
+    """A refusal as the contract says: a 4xx (`status`, or one of them) with a JSON `detail`;
+    returns the body."""
+    request = response.request
+    where = f"{request.method} {request.url.path}: {response.status_code} {response.text[:500]}"
+    allowed = range(400, 500) if status is None else [status] if isinstance(status, int) else status
+    assert response.status_code in allowed, where
+    assert response.headers["content-type"] == "application/json", where
+    body = response.json()
+    assert "detail" in body, where
+    return body
 
 
 class Api:

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from tests.utils.server import free_port
 
+# The machine's shared Redis, for tests that only use it (never break it).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
 
 class RedisServerError(RuntimeError):
     """redis-server is missing, or did not answer in time."""

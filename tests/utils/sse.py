@@ -5,8 +5,9 @@
         connected = await stream.next_event()          # pings skipped
         await stream.expect_no_event(within=0.5)
 
-A background task owned by the stream reads the body, keeps every byte in `stream.raw`
-and queues parsed events, so a timed-out wait never disturbs the connection. Every wait
+Events are parsed by httpx-sse; a background task owned by the stream reads them, keeps
+every byte of the body in `stream.raw` (for framing assertions) and queues the events, so
+a timed-out wait never disturbs the connection. Every wait
 has a deadline. A refused stream (401, 403, ...) is not an error here: its status and
 body are on the stream for the test to assert.
 """
@@ -14,14 +15,13 @@ body are on the stream for the test to assert.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 
 class StreamTimeout(AssertionError, TimeoutError):
@@ -32,90 +32,24 @@ class StreamClosed(AssertionError):
     """The server ended the stream (or refused it) while an event was awaited."""
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    """One dispatched event; `id` and `retry` are the fields of its own block, if any."""
-
-    event: str
-    data: str
-    id: str | None = None
-    retry: int | None = None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
+# What a test reads: event, data, id (the last one seen, as EventSource keeps it), json().
+SSEEvent = ServerSentEvent
 
 
-def split_lines(buffer: str) -> tuple[list[str], str]:
-    """Split on CRLF, LF or CR; return the complete lines and the unterminated rest.
+class _Recorded(httpx.AsyncByteStream):
+    """The response body as it arrives, every byte also appended to `raw`."""
 
-    A trailing CR stays in the rest: its LF may be in the next chunk.
-    """
-    lines: list[str] = []
-    start = index = 0
-    end = len(buffer)
-    while index < end:
-        char = buffer[index]
-        if char == "\n":
-            lines.append(buffer[start:index])
-            index += 1
-            start = index
-        elif char == "\r":
-            if index + 1 == end:
-                break
-            lines.append(buffer[start:index])
-            index += 2 if buffer[index + 1] == "\n" else 1
-            start = index
-        else:
-            index += 1
-    return lines, buffer[start:]
+    def __init__(self, body: httpx.AsyncByteStream, raw: bytearray) -> None:
+        self._body = body
+        self._raw = raw
 
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            self._raw += chunk
+            yield chunk
 
-class EventParser:
-    """The WHATWG event-stream interpretation, fed one line at a time."""
-
-    def __init__(self) -> None:
-        self.retry: int | None = None  # the latest reconnection time the server asked for
-        self.last_event_id = ""  # persists across events, as in EventSource
-        self.comments: list[str] = []
-        self._reset()
-
-    def _reset(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
-        self._retry: int | None = None
-
-    def feed(self, line: str) -> SSEEvent | None:
-        if line == "":
-            return self._dispatch()
-        if line.startswith(":"):
-            self.comments.append(line[1:].removeprefix(" "))
-            return None
-        name, colon, value = line.partition(":")
-        if colon:
-            value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id" and "\0" not in value:
-            self._id = value
-            self.last_event_id = value
-        elif name == "retry" and value.isdigit():
-            self._retry = self.retry = int(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        event = None
-        if self._data:  # a block without data (e.g. a lone `retry:`) dispatches nothing
-            event = SSEEvent(
-                event=self._event or "message",
-                data="\n".join(self._data),
-                id=self._id,
-                retry=self._retry,
-            )
-        self._reset()
-        return event
+    async def aclose(self) -> None:
+        await self._body.aclose()
 
 
 class SSEStream:
@@ -127,7 +61,6 @@ class SSEStream:
         self.events: list[SSEEvent] = []  # everything dispatched so far, pings included
         self.body = b""  # the body of a refused (non-event-stream) answer
         self.error: BaseException | None = None  # why the reader stopped, if not a clean end
-        self._parser = EventParser()
         self._queue: asyncio.Queue[SSEEvent | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
@@ -154,18 +87,6 @@ class SSEStream:
     @property
     def text(self) -> str:
         return self.body.decode(errors="replace")
-
-    @property
-    def retry(self) -> int | None:
-        return self._parser.retry
-
-    @property
-    def last_event_id(self) -> str:
-        return self._parser.last_event_id
-
-    @property
-    def comments(self) -> list[str]:
-        return self._parser.comments
 
     @property
     def closed(self) -> bool:
@@ -234,19 +155,6 @@ class SSEStream:
                 f"the stream stayed open for {timeout}s; {self._describe()}"
             ) from None
 
-    async def read_raw(self, size: int, timeout: float = 5.0) -> bytes:
-        """The first `size` bytes of the body (fewer only if the stream ended first)."""
-        self._require_stream()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.raw) < size and not self._ended.is_set():
-            if loop.time() >= deadline:
-                raise StreamTimeout(
-                    f"fewer than {size} bytes within {timeout}s; {self._describe()}"
-                )
-            await asyncio.sleep(0.01)
-        return bytes(self.raw[:size])
-
     # ------------------------------------------------------------------ internals
 
     async def _get(self, remaining: float) -> object:
@@ -279,32 +187,17 @@ class SSEStream:
         self._task = asyncio.create_task(self._read(), name=f"sse-reader {self.response.url}")
 
     async def _read(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
-        first = True
         try:
-            async for chunk in self.response.aiter_raw():
-                self.raw += chunk
-                text = decoder.decode(chunk)
-                if first and text:
-                    text, first = text.removeprefix("\ufeff"), False
-                lines, pending = split_lines(pending + text)
-                for line in lines:
-                    self._feed(line)
-            if pending.endswith("\r"):
-                self._feed(pending[:-1])
+            async for event in EventSource(self.response).aiter_sse():
+                if event.data:  # as EventSource: a block without data dispatches nothing
+                    self.events.append(event)
+                    self._queue.put_nowait(event)
             # An unterminated last block is discarded, as EventSource does.
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError, SSEError) as exc:
             self.error = exc
         finally:
             self._ended.set()
             self._queue.put_nowait(None)
-
-    def _feed(self, line: str) -> None:
-        event = self._parser.feed(line)
-        if event is not None:
-            self.events.append(event)
-            self._queue.put_nowait(event)
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():
@@ -346,6 +239,7 @@ async def open_stream(
     stream = SSEStream(response)
     try:
         if stream.is_event_stream:
+            response.stream = _Recorded(response.stream, stream.raw)
             stream._start()
         else:
             stream.body = await asyncio.wait_for(response.aread(), connect_timeout)

@@ -73,18 +73,32 @@ AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 async def insert_notifications(
-    session: AsyncSession, rows: list[dict[str, Any]], lock: int
+    session: AsyncSession, rows: list[dict[str, Any]], lock: int, *, joined: bool = False
 ) -> list[int]:
-    """Insert `rows` (every column but the id; `created_at` the same in all) and commit, in
-    a transaction of their own that holds the write lock (PostgreSQL: the advisory `lock`;
-    SQLite: its only one); their new ids, in the order of `rows`."""
+    """Insert `rows` (every column but the id; `created_at` the same in all) and commit,
+    holding the write lock (PostgreSQL: the advisory `lock`; SQLite: its only one) until the
+    commit; their new ids, in the order of `rows`. In a transaction of their own, or, when
+    `joined`, in the session's (its own changes committed with them)."""
     if session.get_bind().dialect.name == "postgresql":
-        connection = await session.connection(execution_options=AUTOCOMMIT)
-        return await _insert_locked(connection, lock, rows)
-    connection = await session.connection()
-    ids = sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
+        if not joined:
+            connection = await session.connection(execution_options=AUTOCOMMIT)
+            return await _insert_locked(connection, lock, rows)
+        ids = await _insert_locked(await session.connection(), lock, rows) if rows else []
+    else:
+        connection = await session.connection()
+        ids = sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars()) if rows else []
     await session.commit()
     return ids
+
+
+_WRITE_LOCK = "SELECT pg_advisory_xact_lock(:lock)"
+
+
+async def lock_notification_writes(session: AsyncSession, lock: int) -> None:
+    """PostgreSQL: take the write lock in the session's transaction now, before its other
+    writes (held to its end; `insert_notifications` taking it again only stacks it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(_WRITE_LOCK), {"lock": lock})
 
 
 # PostgreSQL: the write lock, the rows and their ids in one statement, run as its own
@@ -105,7 +119,7 @@ _COLUMNS = {
     "extra_data": "TEXT",  # JSON text, cast below
 }
 INSERT_LOCKED = text(
-    "WITH write_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock)) "
+    f"WITH write_lock AS MATERIALIZED ({_WRITE_LOCK}) "
     f"INSERT INTO notifications ({', '.join(_COLUMNS)}, is_read, created_at) "
     f"SELECT {', '.join(f'r.{name}' for name in _COLUMNS if name != 'extra_data')}, "
     "CAST(r.extra_data AS JSON), false, :created_at "
@@ -127,14 +141,23 @@ async def _insert_locked(
     return sorted(result.scalars())
 
 
+async def newest_id(session: AsyncSession) -> int:
+    """The highest notification id committed (0 if none)."""
+    return int(await session.scalar(select(func.max(Notification.id))) or 0)
+
+
+async def notifications_after(
+    session: AsyncSession, after_id: int, limit: int, *where: ColumnElement[bool]
+) -> Sequence[Notification]:
+    """The first `limit` notifications past `after_id` (matching `where`), in id order:
+    the sequencer's catch-up and replay read the database this way."""
+    query = select(Notification).where(Notification.id > after_id, *where)
+    return (await session.scalars(query.order_by(Notification.id).limit(limit))).all()
+
+
 class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def add(self, notification: Notification) -> Notification:
-        self.session.add(notification)
-        await self.session.flush()
-        return notification
 
     async def list_for(
         self,

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+
+from app.db.repositories.schema import schema_revision
 
 router = APIRouter(tags=["operations"])
 
@@ -38,7 +39,7 @@ async def readyz(request: Request) -> JSONResponse:
 
     async def database() -> bool:
         async with state.session_factory() as session:
-            await session.execute(text("SELECT version_num FROM alembic_version"))
+            await schema_revision(session)
         return True
 
     async def broker() -> bool:

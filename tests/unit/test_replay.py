@@ -1,0 +1,63 @@
+"""Replay on its own (a real SQLite file): what a reconnecting stream is sent, in pages of
+rows routed to it, and the `reset` it gets instead when retention purged some of them."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from app.core.connection import Subscription
+from app.db.repositories.retention import purge_older_than
+from app.schemas.notification import NotificationCreate
+from app.services.replay import PAGE, replay
+from tests.utils.rows import add_account, notification
+
+
+def to_customer(customer: int, notification_type: str = "t") -> NotificationCreate:
+    return notification("customer", recipient_id=customer, notification_type=notification_type)
+
+
+async def replayed(sessions, sub: Subscription, after_id: int) -> list[tuple[bytes, int, int]]:
+    return [chunk async for chunk in replay(sessions, sub, after_id)]
+
+
+def ids_in(frames: bytes) -> list[int]:
+    return [int(n) for n in re.findall(rb"^id: (\d+)$", frames, re.MULTILINE)]
+
+
+async def test_only_the_streams_rows_past_its_id_in_pages(sessions, quiet_writer):
+    me = await add_account(sessions, "customer", None)
+    other = await add_account(sessions, "customer", None)
+    mine = await quiet_writer.create([to_customer(me)] * (PAGE * 2 + 34))
+    await quiet_writer.create([to_customer(other), to_customer(me, "other_type")])
+    sub = Subscription("customer", me, types=frozenset({"t"}))
+    chunks = await replayed(sessions, sub, mine[9].id)
+    assert [count for _, _, count in chunks] == [PAGE, PAGE, 24]
+    assert [last for _, last, _ in chunks] == [
+        mine[9 + PAGE].id,
+        mine[9 + 2 * PAGE].id,
+        mine[-1].id,
+    ]
+    assert [i for frames, _, _ in chunks for i in ids_in(frames)] == [n.id for n in mine[10:]]
+    assert await replayed(sessions, sub, mine[-1].id) == []
+
+
+async def test_a_resume_from_before_a_purge_is_told_to_reload(sessions, quiet_writer):
+    me = await add_account(sessions, "customer", None)
+    old = await quiet_writer.create([to_customer(me)] * 3)
+    async with sessions() as session:
+        assert await purge_older_than(session, timedelta(0)) == 3
+    new = await quiet_writer.create([to_customer(me)] * 2)
+    sub = Subscription("customer", me)
+    [(frame, last, count)] = await replayed(sessions, sub, old[0].id)
+    assert (last, count) == (0, 0)
+    event, data = frame.decode().splitlines()[:2]
+    assert event == "event: reset"
+    assert json.loads(data.removeprefix("data: ")) == {
+        "last_event_id": old[0].id,
+        "purged_through": old[-1].id,
+    }
+    # From the watermark on, nothing is missing: an ordinary replay.
+    [(frames, last, count)] = await replayed(sessions, sub, old[-1].id)
+    assert (ids_in(frames), last, count) == ([n.id for n in new], new[-1].id, 2)
