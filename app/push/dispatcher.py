@@ -181,4 +181,5 @@ class PushDispatcher:
 
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt: doubling from 1 s, capped, with some jitter."""
-    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempts - 1)) * random.uniform(1.0, 1.25)
+    doubled: float = BACKOFF_BASE * 2.0 ** (attempts - 1)
+    return min(BACKOFF_MAX, doubled) * random.uniform(1.0, 1.25)
