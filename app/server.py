@@ -1,24 +1,24 @@
-"""Running the app under uvicorn so that open streams end when the server is asked to stop."""
+"""Running the app under uvicorn, with stream requests handed straight to their socket."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 import httptools
 import uvicorn
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
-from app.api.direct_streams import DirectStream, DirectStreams, response_head
-from app.api.fast_streams import STREAM_PATHS, parse_stream_request
-from app.api.streaming import ABORT_EXTENSION
+from app.api.stream_request import read_direct_request
+from app.api.transports.direct import DirectTransport, response_head
+from app.api.transports.sse import ABORT_EXTENSION
+from app.core.config import get_settings
+from app.core.logging import configure_logging_from
+from app.main import create_app
+from app.runtime import Runtime
 from app.services.errors import DomainError
+from app.streams.session import StreamSession
 
 
 class TransportAccess:
@@ -41,9 +41,9 @@ class TransportAccess:
 
 class SalonHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, which hands a plain SSE stream request (GET, HTTP/1.1,
-    a bearer or `?token=` credential that checks out) to a DirectStream: the socket then
-    belongs to the stream, with no ASGI task behind it. Everything else, refusals
-    included, goes on to the app as usual."""
+    a bearer or `?token=` credential that checks out) to a StreamSession on a
+    DirectTransport: the socket then belongs to the stream, with no ASGI task behind it.
+    Everything else, refusals by policy included, goes on to the app as usual."""
 
     _taken = False
 
@@ -70,9 +70,11 @@ class SalonHttpProtocol(HttpToolsProtocol):
             return False
         url = httptools.parse_url(self.url)
         path = url.path.decode("ascii", "replace")
-        kind = STREAM_PATHS.get(path)
-        shared = _direct_streams(self.app) if kind is not None else None
-        if kind is None or shared is None:
+        runtime = _runtime(self.app)
+        kind = runtime.stream_paths.get(path) if runtime is not None else None
+        if kind is None or runtime is None:
+            return False
+        if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
             return False
         scope: dict[str, Any] = {
             "type": "http",
@@ -82,100 +84,45 @@ class SalonHttpProtocol(HttpToolsProtocol):
             "headers": self.headers,
             "client": self.client,
         }
-        if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
-            return False
-        opener = shared.opener
-        request = parse_stream_request(scope, kind, opener)
+        request = read_direct_request(scope, kind, runtime.settings)
         if request is None:
             return False
-        principal, _, options, salon_filter = request
+        streams = runtime.streams
         try:
-            subscription = opener.subscribe(principal, kind, options, salon_filter)
+            subscription = streams.subscribe(request)
         except DomainError:
             return False  # refused by policy: the app answers it
         self._taken = True
         self.connections.discard(self)  # the server no longer waits for this socket
-        stream = DirectStream(shared, self.transport)
-        self.transport.set_protocol(stream)
         head = response_head(self.server_state.default_headers)
-        shared.spawn(
-            stream.open(
-                principal,
-                subscription,
-                opener.replay_for(subscription, options),
-                opener.deadline(principal),
-                head,
-                scope,
-            )
-        )
+        transport = DirectTransport(self.transport, head, scope, runtime.metrics)
+        session = transport.session = StreamSession(streams, transport)
+        self.transport.set_protocol(transport)
+        streams.spawn(session.open(request.principal, subscription, request.options.last_event_id))
         return True
 
 
-def _direct_streams(app: Any) -> DirectStreams | None:
-    """The app's DirectStreams, found under uvicorn's and our own wrappers; None before
-    the app has started."""
+def _runtime(app: Any) -> Runtime | None:
+    """The app's runtime, found under uvicorn's and our own wrappers; None before the app
+    has started."""
     while app is not None:
         state = getattr(app, "state", None)
         if state is not None:
-            return getattr(state, "direct_streams", None)
+            runtime = getattr(state, "runtime", None)
+            return runtime if isinstance(runtime, Runtime) else None
         app = getattr(app, "app", None)
     return None
 
 
-class DrainOnSignal:
-    """On SIGTERM (or Ctrl-C), end the open streams spread over the drain window before
-    letting the server shut down: uvicorn would otherwise wait for responses that never
-    end by themselves. A second signal stops at once. Works in every worker process."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
-        self._draining = False
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(sig)
-            if callable(previous):  # uvicorn's handler; without one, nothing to wrap
-                self._previous[sig] = previous
-                signal.signal(sig, lambda s, f: self._on_signal(loop, s, f))
-
-    async def stop(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-
-    def _on_signal(
-        self, loop: asyncio.AbstractEventLoop, sig: int, frame: FrameType | None
-    ) -> None:
-        if self._draining:
-            self._previous[sig](sig, frame)
-            return
-        self._draining = True
-        self.app.state.shutting_down = True  # /readyz fails from now on
-        loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_stop(sig, frame)))
-
-    async def _drain_then_stop(self, sig: int, frame: FrameType | None) -> None:
-        state = self.app.state
-        try:
-            await state.manager.drain(state.settings.sse_drain_seconds)
-            await state.manager.stop()
-        finally:
-            self._previous[sig](sig, frame)
-
-
 def worker_app() -> ASGIApp:
     """The app of one worker process: each builds its own from the environment."""
-    from app.core.config import get_settings
-    from app.core.logging import configure_logging_from
-    from app.main import create_app
-
     settings = get_settings()
     configure_logging_from(settings)
     return TransportAccess(create_app(settings))
 
 
 def run(
-    app: FastAPI, host: str, port: int, log_level: str, workers: int = 1, **options: Any
+    app: ASGIApp, host: str, port: int, log_level: str, workers: int = 1, **options: Any
 ) -> None:
     """One process, or `workers` processes sharing the listening socket (each an instance
     of the deployment, so they need a shared broker: BROKER_URL=redis://)."""

@@ -7,7 +7,7 @@ worker, HTTP/1.1, WebSockets on, no access log. Granian caps the requests a work
 once (`backpressure`, by default backlog / workers = 1,024): every open stream is one, so
 the cap is lifted as uvicorn has none. Without uvicorn's transport no stream goes direct
 (app.server.SalonHttpProtocol) and none can abort its socket (app.server.TransportAccess):
-all of them go through the ASGI app (app.api.fast_streams.SalonAPI).
+all of them go through the ASGI app (FastAPI's routes).
 
 Granian runs the app in a worker process under this one: the benchmark measures the
 worker (benchmarks.servers.Server.pid). Stop it with SIGTERM to this process, as the
@@ -18,10 +18,10 @@ tries here left the worker stuck in granian's WorkerSignal.set().
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
+from starlette.types import ASGIApp
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
@@ -30,7 +30,7 @@ from benchmarks.launch import prepare
 BACKPRESSURE = 1_000_000  # concurrent requests per worker: streams are requests
 
 
-def create_app() -> FastAPI:
+def create_app() -> ASGIApp:
     """The worker's app, built in the worker from the environment (as `salon serve`)."""
     from app.main import create_app
 

@@ -1,7 +1,7 @@
 """The product under uvicorn with its plain httptools protocol, to compare server stacks:
 `python -m benchmarks.uvicorn_asgi_server --port P`, with the same environment as `salon
 serve`. Benchmark-only: it measures what app.server.SalonHttpProtocol's direct streams save,
-since here every stream goes through the ASGI app (app.api.fast_streams.SalonAPI).
+since here every stream goes through the ASGI app (FastAPI's routes).
 
 Everything else is `salon serve`'s (app.server.run, given uvicorn's own protocol).
 """

@@ -1,4 +1,4 @@
-"""Dependencies as Annotated aliases: settings, session, principal, services, hub.
+"""Dependencies as Annotated aliases: runtime, settings, session, principal, services, streams.
 
 All are `async def`: FastAPI runs a plain `def` dependency in a thread pool.
 """
@@ -14,42 +14,50 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import credentials
-from app.api.streams import (
+from app.api.stream_request import (
     MAX_EVENT_ID_LENGTH,
     MAX_TOKEN_LENGTH,
     MAX_TYPES_LENGTH,
-    StreamOpener,
-    StreamOptions,
     make_filter,
-    parse_last_event_id,
+    stream_options,
+    stream_principal,
 )
 from app.core.config import Settings
-from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
+from app.runtime import Runtime, runtime_of
 from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
 from app.services.notification_service import NotificationCreator, NotificationService
+from app.streams.shared import StreamOptions, Streams
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+async def get_runtime(connection: HTTPConnection) -> Runtime:
+    return runtime_of(connection.app)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.session_factory() as session:
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.session_factory() as session:
         yield session
 
 
 async def get_principal(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """An access token in the Authorization header or, from the dashboard, the session cookie."""
-    settings = request.app.state.settings
     if token:
         return credentials.from_bearer(token, settings)
     principal = credentials.from_session_cookie(request, settings)
@@ -60,6 +68,7 @@ async def get_principal(
 
 async def get_stream_principal(
     request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     token: Annotated[
         str | None,
@@ -71,26 +80,19 @@ async def get_stream_principal(
 ) -> Principal:
     """Who opens a stream: the Authorization header (access or stream token), `?token=`
     (stream tokens only), or the session cookie."""
-    settings = request.app.state.settings
-    if bearer:
-        return credentials.from_bearer(bearer, settings, stream_token_ok=True)
-    if token is not None:
-        return credentials.from_url_token(token, settings)
+    principal = stream_principal(bearer or None, token, settings)
+    if principal is not None:
+        return principal
     principal = credentials.from_session_cookie(request, settings)
     if principal is None:
         raise NotAuthenticated("not authenticated")
     return principal
 
 
-async def get_manager(request: Request) -> NotificationManager:
-    return request.app.state.manager  # type: ignore[no-any-return]
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
-ManagerDep = Annotated[NotificationManager, Depends(get_manager)]
 
 
 async def get_account_service(session: SessionDep) -> AccountService:
@@ -101,14 +103,13 @@ async def get_notification_service(session: SessionDep) -> NotificationService:
     return NotificationService(session)
 
 
-async def get_notification_creator(request: Request) -> NotificationCreator:
+async def get_notification_creator(runtime: RuntimeDep) -> NotificationCreator:
     """The create endpoints' service: no session of the request's (none is opened for them)."""
-    creator: NotificationCreator = request.app.state.creator
-    return creator
+    return runtime.creator
 
 
-async def get_appointment_service(request: Request, session: SessionDep) -> AppointmentService:
-    return AppointmentService(session, request.app.state.creator)
+async def get_appointment_service(runtime: RuntimeDep, session: SessionDep) -> AppointmentService:
+    return AppointmentService(session, runtime.creator)
 
 
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]
@@ -152,13 +153,12 @@ async def get_stream_options(
         ),
     ] = None,
 ) -> StreamOptions:
-    raw = last_event_id_header if last_event_id_header is not None else last_event_id
-    return StreamOptions(filter, parse_last_event_id(raw))
+    return stream_options(filter, last_event_id_header, last_event_id)
 
 
-async def get_streams(connection: HTTPConnection) -> StreamOpener:
-    return connection.app.state.streams  # type: ignore[no-any-return]
+async def get_streams(runtime: RuntimeDep) -> Streams:
+    return runtime.streams
 
 
 StreamOptionsDep = Annotated[StreamOptions, Depends(get_stream_options)]
-StreamsDep = Annotated[StreamOpener, Depends(get_streams)]
+StreamsDep = Annotated[Streams, Depends(get_streams)]

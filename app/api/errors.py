@@ -23,6 +23,7 @@ from starlette.types import Scope
 
 from app.core.logging import log_event
 from app.core.metrics import Metrics
+from app.runtime import runtime_of
 from app.services.errors import (
     BadRequest,
     Conflict,
@@ -33,7 +34,7 @@ from app.services.errors import (
     NotFound,
     PermissionDenied,
 )
-from app.services.limits import BODY_SIZE
+from app.services.limiter import BODY_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResp
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return error_response(request.scope, exc, request.app.state.metrics)
+    return error_response(request.scope, exc, runtime_of(request.app).metrics)
 
 
 def summarize(errors: list[Any]) -> str:
@@ -189,15 +190,19 @@ async def _http_error(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc, BodyTooLarge):
         return refusal(
-            request.scope, 413, str(exc.detail), request.app.state.metrics, limit=BODY_SIZE
+            request.scope, 413, str(exc.detail), runtime_of(request.app).metrics, limit=BODY_SIZE
         )
     log_refusal(request.scope, exc.status_code, str(exc.detail))
     return await http_exception_handler(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """A bug: JSON like every other answer (uvicorn logs the traceback once)."""
+def internal_error_response() -> JSONResponse:
+    """A bug or an outage: JSON like every other answer (uvicorn logs the traceback once)."""
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

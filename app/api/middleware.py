@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import BodyTooLarge, refusal
 from app.core.metrics import Metrics
-from app.services.limits import BODY_SIZE
+from app.services.limiter import BODY_SIZE
 
 
 class BodySizeLimit:

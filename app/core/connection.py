@@ -55,7 +55,7 @@ class Route:
 
 
 class Sink(Protocol):
-    """Where a connection's frames go when no task waits on `take` (see app.api.direct_streams)."""
+    """Where a connection's frames go when no task waits on `take` (see app.streams.session)."""
 
     def wake(self) -> None: ...
 

@@ -33,7 +33,7 @@ DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 KINDS = get_args(Kind)
 CLOSE_REASONS = (*get_args(CloseReason), "error")
 RECIPIENT_TYPES = ("salon", "user", "customer")
-# The limits of app/services/limits.py, as `salon_limit_refusals{limit=...}` names them.
+# The limits of app/services/limiter.py, as `salon_limit_refusals{limit=...}` names them.
 LIMITS = (
     "streams_per_principal",
     "streams_per_salon",
@@ -42,6 +42,8 @@ LIMITS = (
     "body_size",
 )
 PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
+# Why a create request went on to FastAPI instead of the fast path (app/api/fast_creates.py).
+FAST_CREATE_DECLINES = ("origin", "no_bearer", "not_json", "no_length", "too_large", "unsure")
 
 
 class WeightedHistogram(Collector):
@@ -124,6 +126,12 @@ class Metrics:
         self.push_sent = Counter(
             "salon_push_sent", "Web Push attempts by result", ["result"], registry=registry
         )
+        self.fast_create_declines = Counter(
+            "salon_fast_create_declines",
+            "Create requests the fast path handed to FastAPI, by reason",
+            ["reason"],
+            registry=registry,
+        )
         self.latency = WeightedHistogram(
             "salon_delivery_latency_seconds",
             "From a notification's creation to its write on a stream",
@@ -163,6 +171,8 @@ class Metrics:
             self.refusals.labels(limit)
         for result in PUSH_RESULTS:
             self.push_sent.labels(result)
+        for reason in FAST_CREATE_DECLINES:
+            self.fast_create_declines.labels(reason)
 
     def notification_created(self, recipient_type: str) -> None:
         self._created[recipient_type].inc()

@@ -40,6 +40,8 @@ def frames_as_json(chunk: bytes) -> list[str]:
         if not frame:
             continue
         fields = dict(line.split(b": ", 1) for line in frame.split(b"\n") if b": " in line)
+        if b"event" not in fields:
+            continue  # `retry:`: for EventSource only
         event_id = fields.get(b"id")
         head = b'{"event":"' + fields[b"event"] + b'",'
         if event_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 from datetime import datetime
 
@@ -9,14 +10,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.db.models.push_subscription import AUTH_LENGTH, MAX_ENDPOINT_LENGTH, P256DH_LENGTH
-from app.push.sender import b64url_decode
 
 MAX_EXPIRATION_MS = 2**53  # JavaScript's largest exact integer
 
 
 def _decode(value: str) -> bytes:
     try:
-        return b64url_decode(value)
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("must be base64url") from exc
 

@@ -77,7 +77,7 @@ async def test_two_redis_stores_share_counts_and_a_dead_ones_slots_lapse() -> No
 
 def test_every_limit_has_its_refusal_series() -> None:
     from app.core.metrics import LIMITS
-    from app.services.limits import LIMIT_NAMES
+    from app.services.limiter import LIMIT_NAMES
 
     assert set(LIMIT_NAMES) == set(LIMITS)
 

@@ -1,4 +1,4 @@
-"""Streams handed straight to the socket by the HTTP server (app.api.direct_streams), seen
+"""Streams handed straight to the socket by the HTTP server (app/api/transports/direct.py), seen
 from a raw socket: the wire format, and that leaving, refusals and old clients still work."""
 
 from __future__ import annotations

@@ -8,24 +8,35 @@ the same, for every kind of answer the endpoints give.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
+from app.core.metrics import FAST_CREATE_DECLINES
+from tests.utils.db import _execute, _run
 from tests.utils.factories import API, connect
+from tests.utils.metrics import moved, scrape
 
 NOTIFY = f"{API}/notifications"
 
 
-async def _both_ways(api, path: str, body: bytes, token: str) -> tuple[Any, Any]:
+async def _one_way(api, way: str, body: bytes, token: str, path: str = NOTIFY) -> Any:
+    """`fast`: with a Content-Length; `slow`: chunked, which the fast path leaves to FastAPI."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     async def chunked() -> AsyncIterator[bytes]:
         yield body
 
-    fast = await api.client.post(path, content=body, headers=headers)
+    if way == "fast":
+        return await api.client.post(path, content=body, headers=headers)
     slow = await api.client.post(path, content=chunked(), headers=headers)
     assert "content-length" not in slow.request.headers  # it really went the other way
-    return fast, slow
+    return slow
+
+
+async def _both_ways(api, path: str, body: bytes, token: str) -> tuple[Any, Any]:
+    fast = await _one_way(api, "fast", body, token, path)
+    return fast, await _one_way(api, "slow", body, token, path)
 
 
 def _same_answer(fast, slow) -> None:
@@ -83,3 +94,58 @@ async def test_a_notification_created_on_the_fast_path_is_stored_and_pushed(serv
         listed = await api.notifications(admin.token)
         assert [n["id"] for n in listed][:1] == [sent.id]
         assert listed[0] == dict(sent)
+
+
+async def test_which_path_answered_shows_in_the_declines_metric(server):
+    async with connect(server) as api:
+        await api.ensure_superadmin()
+        salon = await api.create_salon()
+        admin = await api.create_admin(salon.id)
+        body = json.dumps(
+            {"notification_type": "t", "title": "T", "message": "M", "recipient_type": "salon"}
+            | {"salon_id": salon.id}
+        ).encode()
+        before = await scrape(api.client)
+        fast, slow = await _both_ways(api, NOTIFY, body, admin.token)
+        assert fast.status_code == slow.status_code == 201
+        after = await scrape(api.client)
+    declined = {
+        reason: moved(before, after, "salon_fast_create_declines_total", reason=reason)
+        for reason in FAST_CREATE_DECLINES
+    }
+    # Only the chunked one (no Content-Length) went on to FastAPI.
+    assert declined == {reason: (1 if reason == "no_length" else 0) for reason in declined}
+
+
+def _break_notifications_table(database_url: str) -> None:
+    """Rename the table the writer inserts into, behind the server's back."""
+    statement = "ALTER TABLE notifications RENAME TO notifications_gone"
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.split("///", 1)[1]) as db:
+            db.execute(statement)
+        return
+    _run(_execute(database_url.replace("postgresql+asyncpg://", "postgresql://"), statement))
+
+
+async def test_a_database_error_is_the_same_json_500_on_both_paths(server_factory):
+    broken = server_factory()
+    async with connect(broken) as api:
+        await api.ensure_superadmin()
+        salon = await api.create_salon()
+        admin = await api.create_admin(salon.id)
+        body = {"notification_type": "t", "title": "T", "message": "M"}
+        body |= {"recipient_type": "salon", "salon_id": salon.id}
+        await api.notify(admin.token, **body)  # works, and the salon is known from now on
+        _break_notifications_table(broken.overrides["DATABASE_URL"])
+        before = await scrape(api.client)
+        answers = []
+        for way in ("fast", "slow"):  # each on a connection of its own: a 500 closes it
+            async with connect(broken) as fresh:
+                answers.append(await _one_way(fresh, way, json.dumps(body).encode(), admin.token))
+        fast, slow = answers
+        after = await scrape(api.client)
+    assert fast.status_code == slow.status_code == 500
+    assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+    assert fast.json() == slow.json() == {"detail": "internal server error"}
+    assert moved(before, after, "salon_fast_create_declines_total", reason="no_length") == 1
+    assert moved(before, after, "salon_fast_create_declines_total", reason="unsure") == 0

@@ -85,3 +85,15 @@ async def test_closing_the_socket_frees_the_connection(api: Api):
         await receive(ws)
         assert customer.id in (await read_stats(api))["customers"]
     await wait_for_stats(api, lambda stats: customer.id not in stats["customers"], 3)
+
+
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer", "Basic dXNlcjpwYXNzd29yZA=="])
+async def test_an_authorization_header_without_a_bearer_token_is_refused_at_once(
+    api: Api, header: str
+):
+    """Read as the REST endpoints read it; not taken as "no header", which would wait
+    AUTH_TIMEOUT (10 s) for an auth message."""
+    async with connect(ws_url(api, ADMIN_WS), additional_headers={"Authorization": header}) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws, timeout=3)
+    assert closed.value.rcvd.code == 4401

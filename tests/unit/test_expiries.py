@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from app.api.direct_streams import Expiries
+from app.streams.expiries import Expiries
 
 
 class FakeStream:

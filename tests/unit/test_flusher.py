@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.api.direct_streams import FLUSH_BATCH, Flusher
 from app.core.metrics import Metrics
+from app.streams.flusher import FLUSH_BATCH, Flusher
 
 
 class FakeStream:
@@ -31,7 +31,7 @@ async def test_woken_streams_are_written_once_each_a_batch_per_loop_callback():
     count = 2 * FLUSH_BATCH + 200
     streams = [FakeStream(flushes, i, tick) for i in range(count)]
     for stream in streams:
-        stream.queued = True  # as DirectStream.wake does before adding
+        stream.queued = True  # as StreamSession.wake does before adding
         flusher.add(stream)  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
     ticking.cancel()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.db.repositories.schema import schema_revision
+from app.runtime import runtime_of
 
 router = APIRouter(tags=["operations"])
 
@@ -35,18 +36,18 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """The database (its schema readable) and the broker answer, and the server is not stopping."""
-    state = request.app.state
+    runtime = runtime_of(request.app)
 
     async def database() -> bool:
-        async with state.session_factory() as session:
+        async with runtime.session_factory() as session:
             await schema_revision(session)
         return True
 
     async def broker() -> bool:
-        return bool(await state.broker.ping())
+        return bool(await runtime.broker.ping())
 
     database_ok, broker_ok = await asyncio.gather(_check(database), _check(broker))
-    ready = database_ok and broker_ok and not state.shutting_down
+    ready = database_ok and broker_ok and not runtime.shutting_down
     body = {"ready": ready, "database": database_ok, "broker": broker_ok}
     return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -65,4 +66,4 @@ async def _check(probe: Callable[[], Awaitable[Any]]) -> bool:
 )
 async def metrics(request: Request) -> Response:
     """Prometheus text format: this process's figures only; scrape every instance."""
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(runtime_of(request.app).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Query, Response, WebSocket
 
 from app.api.deps import (
     CurrentPrincipal,
@@ -12,11 +12,13 @@ from app.api.deps import (
     IdPath,
     NotificationCreatorDep,
     NotificationServiceDep,
+    RuntimeDep,
     StreamOptionsDep,
     StreamPrincipal,
     StreamsDep,
 )
-from app.api.streaming import EventStreamResponse
+from app.api.transports.sse import EventStreamResponse
+from app.api.transports.websocket import serve_websocket
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     Acknowledgement,
@@ -30,6 +32,7 @@ from app.schemas.notification import (
 )
 from app.services import policy
 from app.services.stored import batch_json
+from app.streams.shared import StreamRequest, Streams
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -120,7 +123,7 @@ async def admin_stream(
 ) -> EventStreamResponse:
     """Live notifications of the admin's salon and of the admin itself; with `Last-Event-ID`,
     first those missed since."""
-    return streams.sse(principal, "admin", options)
+    return _sse(streams, StreamRequest(principal, "admin", options))
 
 
 @router.get(
@@ -134,7 +137,7 @@ async def customer_stream(
 ) -> EventStreamResponse:
     """Live notifications of the customer, optionally only those of one salon; with
     `Last-Event-ID`, first those missed since."""
-    return streams.sse(principal, "customer", options, salon_id)
+    return _sse(streams, StreamRequest(principal, "customer", options, salon_id))
 
 
 @router.websocket("/ws")
@@ -142,7 +145,7 @@ async def admin_websocket(
     websocket: WebSocket, options: StreamOptionsDep, streams: StreamsDep
 ) -> None:
     """WebSocket fallback of the admin stream: one JSON message per event."""
-    await streams.websocket(websocket, "admin", options)
+    await serve_websocket(websocket, streams, "admin", options)
 
 
 @router.websocket("/customer/ws")
@@ -153,13 +156,21 @@ async def customer_websocket(
     salon_id: OptionalId = None,
 ) -> None:
     """WebSocket fallback of the customer stream: one JSON message per event."""
-    await streams.websocket(websocket, "customer", options, salon_id)
+    await serve_websocket(websocket, streams, "customer", options, salon_id)
 
 
 @router.get("/stream/stats", response_model=StreamStats)
-async def stream_stats(principal: CurrentPrincipal, request: Request) -> object:
+async def stream_stats(principal: CurrentPrincipal, runtime: RuntimeDep) -> object:
     """Connections of every instance of the deployment, with a per-instance breakdown;
     at most LIMIT_STATS_REQUESTS per LIMIT_STATS_WINDOW seconds per caller (429 past it)."""
     policy.require_superadmin(principal)
-    await request.app.state.limiter.stats_request(principal)
-    return request.app.state.presence.stats()
+    await runtime.limiter.stats_request(principal)
+    return runtime.presence.stats()
+
+
+def _sse(streams: Streams, request: StreamRequest) -> EventStreamResponse:
+    """The stream as an SSE response; policy's refusal (403, 422) is raised before it."""
+    subscription = streams.subscribe(request)
+    return EventStreamResponse(
+        streams, request.principal, subscription, request.options.last_event_id
+    )

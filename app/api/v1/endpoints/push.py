@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
-from app.api.deps import CurrentPrincipal, IdPath, SessionDep
+from app.api.deps import CurrentPrincipal, IdPath, RuntimeDep, SessionDep
 from app.push.service import WebPush
 from app.push.subscriptions import PushSubscriptionService
 from app.schemas.push import PushSubscriptionCreate, PushSubscriptionPublic, VapidPublicKey
@@ -14,8 +14,8 @@ from app.schemas.push import PushSubscriptionCreate, PushSubscriptionPublic, Vap
 router = APIRouter(prefix="/push", tags=["push"])
 
 
-async def get_push(request: Request) -> WebPush:
-    return request.app.state.push  # type: ignore[no-any-return]
+async def get_push(runtime: RuntimeDep) -> WebPush:
+    return runtime.push
 
 
 async def get_subscriptions(

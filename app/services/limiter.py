@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import NamedTuple
 
 from app.core.config import Settings
@@ -55,15 +53,6 @@ class Limiter:
 
     async def stop(self) -> None:
         await self.store.stop()
-
-    @asynccontextmanager
-    async def stream(self, principal: Principal, salon_id: int | None) -> AsyncIterator[None]:
-        """Hold a stream slot of the principal (and of the admin's salon) for the block."""
-        lease = await self.acquire_stream(principal, salon_id)
-        try:
-            yield
-        finally:
-            await self.release_stream(lease)
 
     async def acquire_stream(self, principal: Principal, salon_id: int | None) -> Lease | None:
         """Count an opening and take a stream slot of the principal (and of the admin's

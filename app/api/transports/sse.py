@@ -1,0 +1,105 @@
+"""A stream over ASGI: the SSE response the FastAPI routes return.
+
+The direct path (direct.py) takes most streams before ASGI; this one serves the rest (a
+session cookie, a browser of another origin, HTTP/1.0, another ASGI server). Per stream
+there is the request's own task, pumping the session, and one task watching `receive()`:
+under uvicorn `send()` ignores a client that has left, so only `http.disconnect` tells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from app.api.errors import error_response
+from app.core.connection import CloseReason, Subscription
+from app.core.security import Principal
+from app.services.errors import LimitExceeded
+from app.streams.session import StreamSession
+from app.streams.shared import Streams
+
+HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+ABORT_EXTENSION = "salon.transport_abort"
+
+
+def transport_abort(scope: Scope) -> Callable[[], None] | None:
+    """The server's way to drop this connection's socket, if it gave one (see app.server)."""
+    abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    return abort if callable(abort) else None
+
+
+async def end_when_gone(session: StreamSession, receive: Receive, disconnect: str) -> None:
+    """A stream's watcher: reads what the client sends until it disconnects."""
+    with suppress(Exception):
+        while (await receive())["type"] != disconnect:
+            pass
+    session.end("client_gone")
+
+
+class EventStreamResponse(Response):
+    """A Response so FastAPI passes it through untouched; it writes its own headers and body
+    as the Transport of a StreamSession."""
+
+    media_type = "text/event-stream"
+    driven = False
+
+    def __init__(
+        self,
+        streams: Streams,
+        principal: Principal,
+        subscription: Subscription,
+        last_event_id: int | None,
+    ) -> None:
+        self.streams = streams
+        self.principal = principal
+        self.subscription = subscription
+        self.last_event_id = last_event_id
+        self.status_code = 200
+        self.background = None
+        self._end_body = False  # set when the session ends the stream (not the client)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope, self._send = scope, send
+        self._abort = transport_abort(scope)
+        session = StreamSession(self.streams, self)
+        watch = end_when_gone(session, receive, "http.disconnect")
+        watcher = asyncio.get_running_loop().create_task(watch)
+        try:
+            await session.run(self.principal, self.subscription, self.last_event_id)
+        finally:
+            watcher.cancel()
+        if self._end_body:
+            with suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # Transport.
+
+    async def refuse(self, exc: LimitExceeded) -> None:
+        response = error_response(self._scope, exc, self.streams.metrics)
+        await response(self._scope, _no_receive, self._send)
+
+    async def start(self, hello: bytes) -> None:
+        await self._send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await self.write_when_ready(hello)
+
+    async def write_when_ready(self, data: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    def end(self, reason: CloseReason | None) -> None:
+        self._end_body = True  # ended once the session's task is back in __call__
+
+    def abort(self) -> None:
+        if self._abort is not None:
+            self._abort()
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,1 @@
+"""Live streams: one StreamSession per stream, whatever carries it (see session.py)."""
