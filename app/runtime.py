@@ -26,10 +26,12 @@ from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.push.service import WebPush
+from app.services.activity import History, Sampler
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limiter import Limiter
 from app.services.notification_service import NotificationCreator
+from app.services.operations import Operations
 from app.services.presence import Presence
 from app.services.publishing import NotificationPublisher
 from app.services.replay import replay
@@ -51,6 +53,7 @@ class Runtime:
     creator: NotificationCreator  # one per process: it keeps the routing cache
     limiter: Limiter
     presence: Presence
+    operations: Operations  # the superadmin's overview of the deployment
     streams: Streams
     stream_paths: dict[str, Kind]  # the stream routes' paths, for the direct path
     push: WebPush  # Web Push (app/push/): recipients whose streams didn't get it
@@ -96,9 +99,15 @@ async def started(
         )
         await sequencer.start()
         stack.push_async_callback(sequencer.stop)
-        presence = Presence(hub, broker, PRESENCE_CHANNEL, settings.presence_interval)
+        history = History(settings.ops_sample_interval)
+        presence = Presence(hub, broker, PRESENCE_CHANNEL, settings.presence_interval, history)
+        sampler = Sampler(hub, history, presence.name)
+        await sampler.start()  # before presence: its samples go with the announcements
+        stack.push_async_callback(sampler.stop)
         await presence.start()
         stack.push_async_callback(presence.stop)
+        operations = Operations(presence, session_factory, broker)
+        stack.push_async_callback(operations.stop)  # a read of the database under way
         retention = RetentionJob(
             session_factory,
             timedelta(days=settings.notification_retention_days),
@@ -121,6 +130,7 @@ async def started(
             creator=NotificationCreator(NotificationWriter(session_factory, publisher)),
             limiter=limiter,
             presence=presence,
+            operations=operations,
             streams=streams,
             stream_paths=stream_paths,
             push=push,

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     catch_up_interval: float = Field(default=1.0, gt=0)
     # How often each instance announces its connections to the others (for the stats).
     presence_interval: float = Field(default=0.5, gt=0)
+    # Seconds between two samples of each instance's activity (the operations page's charts).
+    ops_sample_interval: float = Field(default=5, ge=0.1, le=60)
     # At most this many seconds between full garbage collections (0: Python's own schedule).
     gc_full_collect_interval: float = Field(default=300, ge=0)
     # Seconds between collections of the whole heap, frozen objects included (0: never).

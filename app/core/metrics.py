@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator
-from typing import get_args
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -44,6 +44,34 @@ LIMITS = (
 PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
 # Why a create request went on to FastAPI instead of the fast path (app/api/fast_creates.py).
 FAST_CREATE_DECLINES = ("origin", "no_bearer", "not_json", "no_length", "too_large", "unsure")
+
+
+class Totals(NamedTuple):
+    """Counters since start; histograms as their bucket counts (LATENCY_BUCKETS, then +Inf)."""
+
+    created: int
+    deliveries: int
+    latency: tuple[int, ...]
+    slow_consumers: int
+    refusals: int
+    loop_lag: tuple[int, ...]
+
+
+def quantile(counts: Sequence[int], q: float, bounds: Sequence[float] = LATENCY_BUCKETS) -> float:
+    """The q-quantile of a histogram's bucket counts, interpolated within its bucket as
+    Prometheus' histogram_quantile does (the +Inf bucket answers the last bound); 0 if empty."""
+    total = sum(counts)
+    if total == 0:
+        return 0.0
+    rank, cumulative = q * total, 0
+    for index, count in enumerate(counts):
+        if count and cumulative + count >= rank:
+            if index == len(bounds):
+                return bounds[-1]
+            lower = bounds[index - 1] if index else 0.0
+            return lower + (bounds[index] - lower) * (rank - cumulative) / count
+        cumulative += count
+    return bounds[-1]
 
 
 class WeightedHistogram(Collector):
@@ -167,8 +195,7 @@ class Metrics:
             for reason in CLOSE_REASONS
         }
         self._created = {t: self.created.labels(t) for t in RECIPIENT_TYPES}
-        for limit in LIMITS:
-            self.refusals.labels(limit)
+        self._refusals = [self.refusals.labels(limit) for limit in LIMITS]
         for result in PUSH_RESULTS:
             self.push_sent.labels(result)
         for reason in FAST_CREATE_DECLINES:
@@ -190,6 +217,17 @@ class Metrics:
         """`count` notifications written in one chunk; the oldest was created then."""
         self.deliveries.inc(count)
         self.latency.observe(max(0.0, time.time() - oldest_created), count)
+
+    def totals(self) -> Totals:
+        """The counters the operations page charts, since the process started."""
+        return Totals(
+            created=int(sum(c._value.get() for c in self._created.values())),
+            deliveries=int(self.deliveries._value.get()),
+            latency=tuple(self.latency.counts),
+            slow_consumers=int(self.slow_consumers._value.get()),
+            refusals=int(sum(c._value.get() for c in self._refusals)),
+            loop_lag=tuple(self.loop_lag.counts),
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

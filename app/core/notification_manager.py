@@ -143,6 +143,14 @@ class NotificationManager:
             ]
         return ()
 
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def admin_streams_by_salon(self) -> list[list[int]]:
+        """[salon_id, admin streams open] for every salon with one."""
+        return [[salon, len(c)] for salon, c in self._admins_by_salon.items() if c]
+
     def stats(self) -> dict[str, Any]:
         """This process's connections, in the contract's shape."""
         admins = sorted(

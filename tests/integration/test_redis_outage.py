@@ -229,6 +229,15 @@ async def test_an_instance_starts_while_redis_is_down_and_says_so(server_factory
         ready = await api.client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["broker"] is False
         await api.ensure_superadmin()
+        # The superadmin's operations view says so too, in words, and still answers.
+        ops = await api.client.get(f"{API}/ops/overview", headers=api.auth(api.superadmin_token))
+        assert ops.status_code == 200, ops.text
+        health = ops.json()["health"]
+        assert (health["status"], health["database"], health["broker"]) == (
+            "degraded",
+            True,
+            False,
+        ), health
         salon = await api.create_salon()
         admin = await api.create_admin(salon.id)
         async with open_stream(api.client, ADMIN_STREAM, token=admin.token) as stream:

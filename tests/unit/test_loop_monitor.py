@@ -25,7 +25,8 @@ async def test_a_blocked_loop_is_measured_as_a_pause():
     finally:
         await monitor.stop()
     pause = metrics.loop_lag_max._value.get()
-    assert 0.04 <= pause < 0.5
+    # Seen, not invented; the upper bound leaves room for a loaded machine's scheduling.
+    assert 0.04 <= pause < 2.0
 
 
 async def test_an_idle_loop_is_watched_slowly_and_a_busy_one_every_10_ms():
@@ -35,14 +36,16 @@ async def test_an_idle_loop_is_watched_slowly_and_a_busy_one_every_10_ms():
     try:
         await asyncio.sleep(1.0)
         idle_ticks = metrics.loop_lag.count
-        busy_until = time.perf_counter() + 0.5
+        busy_until = time.perf_counter() + 1.0
         while time.perf_counter() < busy_until:
             await asyncio.sleep(0)
         busy_ticks = metrics.loop_lag.count - idle_ticks
     finally:
         await monitor.stop()
-    assert idle_ticks <= 25  # about 10 a second, not 100
-    assert busy_ticks >= 25  # about 100 a second
+    # About 10 a second idle and 100 busy; a loaded 2-core machine gave the busy second
+    # as few as ~46, so the bound is three times the idle rate rather than near 100.
+    assert idle_ticks <= 25
+    assert busy_ticks >= 30
 
 
 class Node:

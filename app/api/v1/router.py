@@ -4,6 +4,7 @@ from app.api.v1.endpoints import (
     appointments,
     auth,
     notifications,
+    operations,
     push,
     salons,
     session,
@@ -18,4 +19,5 @@ api_router.include_router(session.router)
 api_router.include_router(salons.router)
 api_router.include_router(stream_tokens.router)
 api_router.include_router(appointments.router)
+api_router.include_router(operations.router)
 api_router.include_router(push.router)  # Web Push (app/push/)

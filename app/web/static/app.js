@@ -20,7 +20,6 @@ const state = {
   reopenDelay: 1000,
   services: new Map(), // service id -> service
   timers: new Map(),
-  statsTimer: null,
 };
 
 // ------------------------------------------------------------------ small helpers
@@ -641,19 +640,6 @@ async function setUpCustomer() {
   defaultBookingTime();
 }
 
-// ------------------------------------------------------------------ superadmin
-
-async function refreshStats() {
-  try {
-    const stats = await api("/notifications/stream/stats");
-    $("stats-admins").textContent = stats.active_admin_connections;
-    $("stats-customers").textContent = stats.active_customer_connections;
-    $("stats-total").textContent = stats.total_connections;
-  } catch {
-    /* retried */
-  }
-}
-
 // ------------------------------------------------------------------ signing in and out
 
 function showOnly(viewId) {
@@ -676,8 +662,7 @@ async function signedIn(me) {
     showOnly("super-view");
     $("status").hidden = true;
     $("alerts-toggle").hidden = true;
-    await refreshStats();
-    state.statsTimer = setInterval(refreshStats, 3000);
+    startOperations(); // the operations view: ops.js
     return;
   }
   $("status").hidden = false;
@@ -699,7 +684,7 @@ async function signedIn(me) {
 
 function signedOut(message) {
   closeStream();
-  clearInterval(state.statsTimer);
+  stopOperations();
   state.me = null;
   delete document.body.dataset.role;
   $("session-bar").hidden = true;

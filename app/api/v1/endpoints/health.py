@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.db.repositories.schema import schema_revision
 from app.runtime import runtime_of
+from app.services.readiness import check_dependencies
 
 router = APIRouter(tags=["operations"])
-
-# A readiness probe must answer even when a dependency hangs (a frozen Redis, a partitioned
-# database): each check that takes longer counts as failed, within the 1 s probe timeout
-# orchestrators use by default.
-CHECK_TIMEOUT = 0.8
 
 
 @router.get("/healthz")
@@ -37,26 +28,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """The database (its schema readable) and the broker answer, and the server is not stopping."""
     runtime = runtime_of(request.app)
-
-    async def database() -> bool:
-        async with runtime.session_factory() as session:
-            await schema_revision(session)
-        return True
-
-    async def broker() -> bool:
-        return bool(await runtime.broker.ping())
-
-    database_ok, broker_ok = await asyncio.gather(_check(database), _check(broker))
+    database_ok, broker_ok = await check_dependencies(runtime.session_factory, runtime.broker)
     ready = database_ok and broker_ok and not runtime.shutting_down
     body = {"ready": ready, "database": database_ok, "broker": broker_ok}
     return JSONResponse(body, status_code=200 if ready else 503)
-
-
-async def _check(probe: Callable[[], Awaitable[Any]]) -> bool:
-    try:
-        return bool(await asyncio.wait_for(probe(), CHECK_TIMEOUT))
-    except Exception:
-        return False
 
 
 @router.get(
