@@ -24,10 +24,10 @@ class LimitStore(Protocol):
         """Take a slot named `lease` in every (key, limit) at once, or none: None when taken,
         else the index of the first key already at its limit."""
 
-    async def release(self, lease: str, keys: Sequence[str]) -> None:
-        """Give back the slots `lease` took."""
+    async def release(self, lease: str) -> None:
+        """Give back the slots `lease` took (the store remembers which)."""
 
-    async def admit(
+    async def hit_and_acquire(
         self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
     ) -> tuple[float, int | None]:
         """`hit` on the rate, then, within it, `acquire` the slots, in one step (one round

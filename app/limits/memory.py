@@ -14,12 +14,14 @@ class MemoryLimitStore:
     def __init__(self) -> None:
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, hits)
         self._slots: dict[str, set[str]] = {}  # key -> leases holding a slot
+        self._leases: dict[str, tuple[str, ...]] = {}  # lease -> its keys
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
         self._slots.clear()
+        self._leases.clear()
 
     async def hit(self, key: str, limit: int, window: float) -> float:
         now = time.monotonic()
@@ -37,17 +39,18 @@ class MemoryLimitStore:
                 return index
         for key, _ in slots:
             self._slots.setdefault(key, set()).add(lease)
+        self._leases[lease] = tuple(key for key, _ in slots)
         return None
 
-    async def release(self, lease: str, keys: Sequence[str]) -> None:
-        for key in keys:
+    async def release(self, lease: str) -> None:
+        for key in self._leases.pop(lease, ()):
             holders = self._slots.get(key)
             if holders is not None:
                 holders.discard(lease)
                 if not holders:
                     del self._slots[key]
 
-    async def admit(
+    async def hit_and_acquire(
         self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
     ) -> tuple[float, int | None]:
         if rate is not None:

@@ -135,12 +135,12 @@ class RedisLimitStore:
             self._redis = None
 
     async def hit(self, key: str, limit: int, window: float) -> float:
-        return (await self.admit(Rate(key, limit, window), "", []))[0]
+        return (await self.hit_and_acquire(Rate(key, limit, window), "", []))[0]
 
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
-        return (await self.admit(None, lease, slots))[1]
+        return (await self.hit_and_acquire(None, lease, slots))[1]
 
-    async def admit(
+    async def hit_and_acquire(
         self, rate: Rate | None, lease: str, slots: Sequence[tuple[str, int]]
     ) -> tuple[float, int | None]:
         keys = [self.key(name) for name, _ in slots]
@@ -158,7 +158,7 @@ class RedisLimitStore:
             self._leases[lease] = tuple(keys)
         return 0.0, None
 
-    async def release(self, lease: str, keys: Sequence[str]) -> None:
+    async def release(self, lease: str) -> None:
         held = self._leases.pop(lease, None)
         if not held or self._redis is None:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from typing import NamedTuple
+from typing import NewType
 
 from app.core.config import Settings
 from app.core.security import Principal
@@ -32,11 +32,8 @@ LIMIT_NAMES = (STREAMS_PER_PRINCIPAL, STREAMS_PER_SALON, STREAM_OPENS, STATS_REQ
 STREAM_SLOT_RETRY_AFTER = 5.0
 
 
-class Lease(NamedTuple):
-    """Stream slots taken together, given back together."""
-
-    id: str
-    keys: tuple[str, ...]
+# Stream slots taken together, given back together (the store remembers which).
+Lease = NewType("Lease", str)
 
 
 class Limiter:
@@ -80,7 +77,9 @@ class Limiter:
             return None
         lease = f"{self._lease_prefix}{next(self._lease_numbers)}"
         try:
-            wait, full = await self.store.admit(rate, lease, [(key, n) for _, key, n in slots])
+            wait, full = await self.store.hit_and_acquire(
+                rate, lease, [(key, n) for _, key, n in slots]
+            )
         except LimitStoreError as exc:
             logger.warning("stream limits not checked (store unavailable): %s", exc)
             return None
@@ -93,11 +92,11 @@ class Limiter:
                 limit=name,
                 retry_after=STREAM_SLOT_RETRY_AFTER,
             )
-        return Lease(lease, tuple(key for _, key, _ in slots)) if slots else None
+        return Lease(lease) if slots else None
 
     async def release_stream(self, lease: Lease | None) -> None:
         if lease is not None:
-            await self.store.release(lease.id, list(lease.keys))
+            await self.store.release(lease)
 
     async def stats_request(self, principal: Principal) -> None:
         s = self.settings

@@ -41,7 +41,7 @@ async def test_slots_are_taken_in_every_key_or_none(store: LimitStore) -> None:
     assert await store.acquire("c", [("user:1", 2), ("salon:1", 2)]) == 1
     assert await store.acquire("d", [("user:1", 2)]) is None
     assert await store.acquire("e", [("user:1", 2)]) == 0
-    await store.release("b", ["user:2", "salon:1"])
+    await store.release("b")
     assert await store.acquire("c", [("user:1", 3), ("salon:1", 2)]) is None
 
 
@@ -50,8 +50,8 @@ async def test_a_released_slot_is_free_again_and_releasing_twice_is_harmless(
 ) -> None:
     assert await store.acquire("a", [("k", 1)]) is None
     assert await store.acquire("b", [("k", 1)]) == 0
-    await store.release("a", ["k"])
-    await store.release("a", ["k"])
+    await store.release("a")
+    await store.release("a")
     assert await store.acquire("b", [("k", 1)]) is None
 
 
@@ -84,27 +84,30 @@ def test_every_limit_has_its_refusal_series() -> None:
 
 async def test_admit_counts_the_rate_and_takes_slots_only_within_it(store: LimitStore) -> None:
     rate = Rate("opens", 2, 0.5)
-    assert await store.admit(rate, "a", [("user:1", 5), ("salon:1", 1)]) == (0.0, None)
+    assert await store.hit_and_acquire(rate, "a", [("user:1", 5), ("salon:1", 1)]) == (0.0, None)
     # The salon is full: the rate still counts the try, nothing is taken.
-    assert await store.admit(rate, "b", [("user:1", 5), ("salon:1", 1)]) == (0.0, 1)
-    wait, full = await store.admit(rate, "c", [("user:1", 5)])
+    assert await store.hit_and_acquire(rate, "b", [("user:1", 5), ("salon:1", 1)]) == (0.0, 1)
+    wait, full = await store.hit_and_acquire(rate, "c", [("user:1", 5)])
     assert 0 < wait <= 0.5 and full is None  # past the rate: refused before the slots
-    await store.release("a", ["user:1", "salon:1"])
+    await store.release("a")
     assert await store.acquire("d", [("user:1", 1)]) is None  # "c" took nothing
-    assert await store.admit(None, "e", [("salon:1", 1)]) == (0.0, None)  # no rate at all
+    assert await store.hit_and_acquire(None, "e", [("salon:1", 1)]) == (0.0, None)  # no rate at all
 
 
 async def test_concurrent_admissions_take_exactly_the_free_slots(store: LimitStore) -> None:
     """Many streams opening at once (Redis sends them in one pipeline): each is answered,
     and no more are admitted than there are slots, nor beyond the rate."""
     answers = await asyncio.gather(
-        *(store.admit(Rate("opens", 150, 5), f"l{i}", [("salon:1", 100)]) for i in range(200))
+        *(
+            store.hit_and_acquire(Rate("opens", 150, 5), f"l{i}", [("salon:1", 100)])
+            for i in range(200)
+        )
     )
     admitted = [i for i, (wait, full) in enumerate(answers) if wait == 0 and full is None]
     assert len(admitted) == 100
     assert sum(1 for wait, _ in answers if wait > 0) == 50  # past the rate of 150
-    await store.release(f"l{admitted[0]}", ["salon:1"])
-    assert await store.admit(None, "late", [("salon:1", 100)]) == (0.0, None)
+    await store.release(f"l{admitted[0]}")
+    assert await store.hit_and_acquire(None, "late", [("salon:1", 100)]) == (0.0, None)
 
 
 async def test_admission_survives_a_redis_that_forgot_its_scripts() -> None:
