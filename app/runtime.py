@@ -25,6 +25,7 @@ from app.core.metrics import Metrics
 from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
+from app.push.service import WebPush
 from app.services.activity import History, Sampler
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
@@ -58,6 +59,7 @@ class Runtime:
     streams: Streams
     revocations: Revocations
     stream_paths: dict[str, Kind]  # the stream routes' paths, for the direct path
+    push: WebPush  # Web Push (app/push/): recipients whose streams didn't get it
     shutting_down: bool = False  # /readyz answers 503 from then on
 
     def stop_being_ready(self) -> None:
@@ -127,6 +129,10 @@ async def started(
         )
         await retention.start()
         stack.push_async_callback(retention.stop)
+        # Web Push (app/push/): pushes to recipients whose streams didn't get a notification.
+        push = WebPush(settings, session_factory, broker, hub, metrics)
+        await push.start()
+        stack.push_async_callback(push.stop)
         await ensure_first_superadmin(session_factory, settings)
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, metrics)
         creator = NotificationCreator(NotificationWriter(session_factory, publisher))
@@ -154,6 +160,7 @@ async def started(
             streams=streams,
             revocations=revocations,
             stream_paths=stream_paths,
+            push=push,
         )
         drain = DrainOnSignal(hub, settings.sse_drain_seconds, runtime.stop_being_ready)
         await drain.start()

@@ -103,6 +103,23 @@ class Settings(BaseSettings):
     # read back by lists and replays and held in every recipient's stream backlog.
     max_extra_data_bytes: int = Field(default=16384, ge=2)
 
+    # Web Push (app/push/): browsers that are closed
+    # PEM or base64url raw P-256 key; empty: generated once into .salon-vapid, with a warning.
+    vapid_private_key: str = ""
+    vapid_subject: str = Field(default="mailto:admin@localhost", pattern=r"^(mailto:|https:).+")
+    # A recipient whose streams got nothing within this many seconds of creation is pushed.
+    push_delay_seconds: float = Field(default=5, ge=0)
+    push_ttl_seconds: int = Field(default=86400, ge=0)
+    push_max_attempts: int = Field(default=5, ge=1)
+    # Tests and private deployments only: lets endpoints be http:// or on private addresses.
+    push_allow_private_endpoints: bool = False
+    # Requests to push services at once. httpx's pool scans every connection per request:
+    # 20 measured 2.2 ms of CPU per push, 50 twice that (benchmarks/push_throughput.py).
+    push_concurrency: int = Field(default=20, ge=1)
+    push_attempt_timeout: float = Field(default=10, gt=0)
+    push_poll_interval: float = Field(default=0.5, gt=0)
+    push_max_subscriptions_per_user: int = Field(default=10, ge=1)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

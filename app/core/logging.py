@@ -34,7 +34,10 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _CREDENTIAL = re.compile(r"\b([Bb]earer|BEARER|Basic)(?:\s+|%20|\+)([A-Za-z0-9._~+/=-]{8,})")
 _URL_TOKEN = re.compile(r"(?i)\b((?:access_|stream_)?token=)[^&\s\"',;]+")
-QUIET_LIBRARIES = ("sqlalchemy", "aiosqlite", "asyncpg", "multipart", "python_multipart")
+# httpx/httpcore (Web Push's client) would log each push endpoint's URL, a capability.
+QUIET_LIBRARIES = (
+    "sqlalchemy", "aiosqlite", "asyncpg", "multipart", "python_multipart", "httpx", "httpcore",
+)  # fmt: skip
 # Shorter "secrets" would mask ordinary words; real keys and passwords are longer.
 MIN_SECRET_LENGTH = 8
 # Control characters (C0, DEL, C1): from a request path, an ANSI escape would recolour or

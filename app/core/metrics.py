@@ -44,6 +44,7 @@ LIMITS = (
     "stats_requests",
     "body_size",
 )
+PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
 # Why a create request went on to FastAPI instead of the fast path (app/api/fast_creates.py).
 FAST_CREATE_DECLINES = ("origin", "no_bearer", "not_json", "no_length", "too_large", "unsure")
 
@@ -152,6 +153,10 @@ class Metrics:
         self.refusals = Counter(
             "salon_limit_refusals", "Requests refused by a limit", ["limit"], registry=registry
         )
+        # Web Push (app/push/): each attempt's result; `failed` also when retries ran out.
+        self.push_sent = Counter(
+            "salon_push_sent", "Web Push attempts by result", ["result"], registry=registry
+        )
         self.fast_create_declines = Counter(
             "salon_fast_create_declines",
             "Create requests the fast path handed to FastAPI, by reason",
@@ -194,6 +199,8 @@ class Metrics:
         }
         self._created = {t: self.created.labels(t) for t in RECIPIENT_TYPES}
         self._refusals = [self.refusals.labels(limit) for limit in LIMITS]
+        for result in PUSH_RESULTS:
+            self.push_sent.labels(result)
         for reason in FAST_CREATE_DECLINES:
             self.fast_create_declines.labels(reason)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,6 +60,10 @@ class NotificationManager:
         self._stopped = False
         self.version = 0  # grows whenever a connection comes or goes
         self.slow_consumers_dropped = 0
+        # Web Push (app/push/receipts.py): users with push subscriptions, and who is told
+        # when one of their streams here gets a notification (then they are not pushed).
+        self.watched_users: set[int] = set()
+        self.on_watched_delivery: Callable[[int, int], None] | None = None
 
     async def start(self) -> None:
         self._ping_task = asyncio.get_running_loop().create_task(self._ping_forever())
@@ -124,11 +128,18 @@ class NotificationManager:
     def deliver(self, route: Route, frame: bytes) -> int:
         """Push one notification's frame to its local recipients; returns how many."""
         count = 0
+        watched = self.watched_users  # empty unless someone has push subscriptions
         for connection in self.recipients(route):
             if connection.wants(route):
                 connection.push(frame, route.id, route.created_at)
                 count += 1
+                if watched and connection.subscription.user_id in watched:
+                    self._reached(route.id, connection.subscription.user_id)
         return count
+
+    def _reached(self, notification_id: int, user_id: int) -> None:
+        if self.on_watched_delivery is not None:
+            self.on_watched_delivery(notification_id, user_id)
 
     def recipients(self, route: Route) -> Iterable[Connection]:
         """The seed's routing rules, as index look-ups."""

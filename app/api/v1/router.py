@@ -5,6 +5,7 @@ from app.api.v1.endpoints import (
     auth,
     notifications,
     operations,
+    push,
     salons,
     session,
     stream_tokens,
@@ -19,3 +20,4 @@ api_router.include_router(salons.router)
 api_router.include_router(stream_tokens.router)
 api_router.include_router(appointments.router)
 api_router.include_router(operations.router)
+api_router.include_router(push.router)  # Web Push (app/push/)

@@ -363,6 +363,96 @@ function alertInBrowser(n) {
   };
 }
 
+// ------------------------------------------------------------------ alerts when closed (Web Push)
+// A service worker (/static/sw.js) shows what the server pushes while no tab is open. The
+// toggle subscribes this browser with the browser's push service and tells the server
+// (POST /push/subscriptions); off: the server is told first (DELETE), then the browser.
+
+const push = { registration: null };
+
+function pushSupported() {
+  return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+}
+
+function base64UrlBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+async function serverSubscription() {
+  const current = await push.registration.pushManager.getSubscription();
+  if (!current) return { current: null, mine: null };
+  const mine = (await api("/push/subscriptions")).find((s) => s.endpoint === current.endpoint);
+  return { current, mine: mine || null };
+}
+
+function showPushToggle(on) {
+  const button = $("push-toggle");
+  button.textContent = on ? "Alerts when closed: on" : "Alerts when closed: off";
+  button.setAttribute("aria-pressed", String(on));
+  button.classList.toggle("btn-on", on);
+  button.hidden = false;
+}
+
+function onWorkerMessage(event) {
+  // A pushed notification was clicked while this page was open: it has been seen.
+  if (event.data && event.data.type === "push-click" && event.data.id) markRead(event.data.id);
+}
+
+async function setUpPush() {
+  if (!pushSupported()) return;
+  try {
+    if (!push.registration) navigator.serviceWorker.addEventListener("message", onWorkerMessage);
+    push.registration = await navigator.serviceWorker.register("/static/sw.js");
+    showPushToggle(Boolean((await serverSubscription()).mine));
+  } catch (e) {
+    console.warn("alerts when closed are unavailable:", e);
+  }
+}
+
+async function togglePush() {
+  const button = $("push-toggle");
+  button.disabled = true;
+  try {
+    const { current, mine } = await serverSubscription();
+    if (mine) {
+      await api(`/push/subscriptions/${mine.id}`, { method: "DELETE" });
+      await current.unsubscribe();
+      showPushToggle(false);
+      return;
+    }
+    const permission = Notification.permission === "default"
+      ? await Notification.requestPermission() : Notification.permission;
+    if (permission !== "granted") {
+      toast("The browser blocks notifications for this site.", "error");
+      return;
+    }
+    const { public_key } = await api("/push/vapid-public-key");
+    const subscription = current || await push.registration.pushManager.subscribe({
+      userVisibleOnly: true,
+      applicationServerKey: base64UrlBytes(public_key),
+    });
+    await api("/push/subscriptions", { method: "POST", json: subscription.toJSON() });
+    showPushToggle(true);
+  } catch (e) {
+    toast(`Alerts when closed: ${e.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function forgetPushOnSignOut() {
+  // Whoever signs in next on this browser must not get this account's alerts.
+  if (!push.registration) return;
+  try {
+    const { mine } = await serverSubscription();
+    if (mine) await api(`/push/subscriptions/${mine.id}`, { method: "DELETE" });
+  } catch {
+    /* signing out goes on */
+  }
+  $("push-toggle").hidden = true;
+}
+
 // ------------------------------------------------------------------ appointments
 
 const STATUS_TEXT = { pending: "Pending", confirmed: "Confirmed", cancelled: "Cancelled" };
@@ -576,6 +666,7 @@ async function signedIn(me) {
     return;
   }
   $("status").hidden = false;
+  setUpPush(); // alerts when closed
   if (me.role === "admin") {
     showOnly("admin-view");
     $("admin-date").textContent = longDayFmt.format(new Date());
@@ -629,6 +720,7 @@ async function signIn(event) {
 }
 
 async function signOut() {
+  await forgetPushOnSignOut(); // alerts when closed
   try {
     await api("/auth/session", { method: "DELETE" });
   } finally {
@@ -642,6 +734,7 @@ function wire() {
   $("signin-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("alerts-toggle").addEventListener("click", toggleAlerts);
+  $("push-toggle").addEventListener("click", togglePush);
   $("send-form").addEventListener("submit", sendNotification);
   $("send-recipient").addEventListener("change", (e) => {
     $("send-customer-field").hidden = e.target.value !== "customer";
