@@ -1,7 +1,7 @@
 """push subscriptions, outbox and stream receipts (Web Push)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04 19:15:37.789130
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db.base
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
