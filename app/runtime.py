@@ -20,9 +20,9 @@ from app.broker import Broker, create_broker
 from app.core.config import Settings
 from app.core.connection import Kind
 from app.core.drain import DrainOnSignal
+from app.core.hub import Hub
 from app.core.loop_monitor import CollectorSchedule, LoopMonitor
 from app.core.metrics import Metrics
-from app.core.notification_manager import NotificationManager
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.push.service import WebPush
@@ -51,7 +51,7 @@ class Runtime:
     metrics: Metrics
     session_factory: async_sessionmaker[AsyncSession]
     broker: Broker
-    hub: NotificationManager
+    hub: Hub
     creator: NotificationCreator  # one per process: it keeps the routing cache
     limiter: Limiter
     presence: Presence
@@ -98,7 +98,7 @@ async def started(
         limiter = Limiter(store, settings)
         await limiter.start()
         stack.push_async_callback(limiter.stop)
-        hub = NotificationManager(
+        hub = Hub(
             ping_interval=settings.sse_ping_interval,
             max_pending=settings.sse_max_pending_events,
             max_pending_bytes=settings.sse_max_pending_bytes,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 
 
 class DrainOnSignal:
@@ -16,9 +16,7 @@ class DrainOnSignal:
     letting the server shut down: uvicorn would otherwise wait for responses that never
     end by themselves. A second signal stops at once. Works in every worker process."""
 
-    def __init__(
-        self, hub: NotificationManager, window: float, on_drain: Callable[[], None]
-    ) -> None:
+    def __init__(self, hub: Hub, window: float, on_drain: Callable[[], None]) -> None:
         self.hub = hub
         self.window = window
         self.on_drain = on_drain  # the process stops being ready (/readyz answers 503)

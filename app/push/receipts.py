@@ -16,7 +16,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 from app.core.tasks import cancel_and_wait
 from app.db.repositories.push import PushSubscriptionRepository, record_reached
 
@@ -30,7 +30,7 @@ MAX_PENDING = 100_000  # past it (database down) the oldest receipts are dropped
 class PushReceipts:
     def __init__(
         self,
-        hub: NotificationManager,
+        hub: Hub,
         broker: Broker,
         channel: str,
         session_factory: async_sessionmaker[AsyncSession],

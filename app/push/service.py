@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
 from app.core.config import Settings
+from app.core.hub import Hub
 from app.core.metrics import Metrics
-from app.core.notification_manager import NotificationManager
 from app.push.dispatcher import PushDispatcher
 from app.push.receipts import PushReceipts
 from app.push.sender import PushSender
@@ -23,7 +23,7 @@ class WebPush:
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
         broker: Broker,
-        hub: NotificationManager,
+        hub: Hub,
         metrics: Metrics,
     ) -> None:
         self.settings = settings

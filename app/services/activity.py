@@ -20,8 +20,8 @@ import time
 from collections import deque
 from typing import TypedDict
 
+from app.core.hub import Hub
 from app.core.metrics import quantile
-from app.core.notification_manager import NotificationManager
 from app.core.tasks import cancel_and_wait
 
 HISTORY_SECONDS = 15 * 60
@@ -110,7 +110,7 @@ class History:
 class Sampler:
     """Takes this instance's sample every `interval` seconds into the history."""
 
-    def __init__(self, hub: NotificationManager, history: History, instance: str) -> None:
+    def __init__(self, hub: Hub, history: History, instance: str) -> None:
         self.hub = hub
         self.history = history
         self.instance = instance

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.broker import Broker
 from app.core.connection import Route, decode_envelope
+from app.core.hub import Hub
 from app.core.logging import log_event
-from app.core.notification_manager import NotificationManager
 from app.core.pacing import Pacer
 from app.core.tasks import cancel_and_wait
 from app.db.models import Notification
@@ -37,7 +37,7 @@ PAGE = 500
 class DeliverySequencer:
     def __init__(
         self,
-        hub: NotificationManager,
+        hub: Hub,
         broker: Broker,
         channel: str,
         session_factory: async_sessionmaker[AsyncSession],

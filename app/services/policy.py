@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.notification_manager import Kind, Subscription
+from app.core.hub import Kind, Subscription
 from app.core.security import Principal
 from app.schemas.notification import NotificationCreate, NotificationFilter
 from app.services.errors import PermissionDenied

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from app.broker import Broker
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 from app.core.tasks import cancel_and_wait
 from app.services.activity import History
 
@@ -44,7 +44,7 @@ def instance_name() -> str:
 class Presence:
     def __init__(
         self,
-        hub: NotificationManager,
+        hub: Hub,
         broker: Broker,
         channel: str,
         interval: float,

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.core.config import Settings
 from app.core.connection import Kind, Subscription
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 from app.core.security import Principal
 from app.schemas.notification import NotificationFilter
 from app.services import policy
@@ -50,7 +50,7 @@ class Streams:
 
     def __init__(
         self,
-        hub: NotificationManager,
+        hub: Hub,
         settings: Settings,
         limiter: Limiter,
         replay: ReplaySource,

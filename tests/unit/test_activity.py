@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from app.core.hub import Hub
 from app.core.metrics import LATENCY_BUCKETS, Metrics, quantile
-from app.core.notification_manager import NotificationManager
 from app.services.activity import HISTORY_SECONDS, History, Sample, Sampler
 
 INTERVAL = 5.0
@@ -86,7 +86,7 @@ def test_fifteen_minutes_are_kept_and_a_long_silent_instance_is_forgotten() -> N
 
 async def test_a_sample_counts_what_happened_since_the_previous_one() -> None:
     metrics = Metrics()
-    hub = NotificationManager(ping_interval=30, max_pending=10, metrics=metrics)
+    hub = Hub(ping_interval=30, max_pending=10, metrics=metrics)
     history = History(INTERVAL)
     sampler = Sampler(hub, history, "here")
     metrics.notification_created("salon")

@@ -12,7 +12,7 @@ import pytest
 
 from app.broker.memory import MemoryBroker
 from app.core.connection import Connection, Subscription
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 from app.services.delivery import DeliverySequencer
 from app.services.publishing import envelope_of
 from app.services.stored import StoredNotification
@@ -23,8 +23,8 @@ CHANNEL = "notifications"
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[NotificationManager]:
-    manager = NotificationManager(ping_interval=3600, max_pending=10_000)
+async def hub() -> AsyncIterator[Hub]:
+    manager = Hub(ping_interval=3600, max_pending=10_000)
     await manager.start()
     yield manager
     await manager.stop()
@@ -55,7 +55,7 @@ async def received_ids(conn: Connection, expected: int) -> list[int]:
     return ids
 
 
-def caught_up(hub: NotificationManager) -> float:
+def caught_up(hub: Hub) -> float:
     value = hub.metrics.registry.get_sample_value("salon_caught_up_from_database_total")
     return value or 0.0
 

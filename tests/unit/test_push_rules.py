@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core.connection import Route, Subscription
-from app.core.notification_manager import NotificationManager
+from app.core.hub import Hub
 from app.db.repositories.push_outbox import PushedNotification
 from app.push.endpoints import UnsafeEndpoint, check_endpoint, endpoint_origin
 from app.push.payload import MAX_PAYLOAD_BYTES, push_payload, urgency
@@ -124,7 +124,7 @@ def test_only_the_origin_of_an_endpoint_is_loggable() -> None:
 
 
 def test_the_hub_reports_deliveries_to_watched_users_only() -> None:
-    hub = NotificationManager(ping_interval=30, max_pending=10)
+    hub = Hub(ping_interval=30, max_pending=10)
     reached: list[tuple[int, int]] = []
     hub.on_watched_delivery = lambda n, u: reached.append((n, u))
     watched = hub.register(Subscription("customer", 1, None))

@@ -16,8 +16,8 @@ import pytest
 
 from app.core.config import Settings
 from app.core.connection import CloseReason, Route, Subscription
+from app.core.hub import Hub
 from app.core.metrics import Metrics
-from app.core.notification_manager import NotificationManager
 from app.core.security import Principal
 from app.core.sse import event_frame
 from app.limits.memory import MemoryLimitStore
@@ -82,8 +82,8 @@ def no_replay(sub: Subscription, after: int) -> Replay:
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[NotificationManager]:
-    manager = NotificationManager(ping_interval=3600, max_pending=5, metrics=Metrics())
+async def hub() -> AsyncIterator[Hub]:
+    manager = Hub(ping_interval=3600, max_pending=5, metrics=Metrics())
     await manager.start()
     yield manager
     await manager.stop()
@@ -91,7 +91,7 @@ async def hub() -> AsyncIterator[NotificationManager]:
 
 @pytest.fixture
 def make_streams(
-    hub: NotificationManager,
+    hub: Hub,
 ) -> Callable[..., Streams]:
     def make(replay: Callable[[Subscription, int], Replay] = no_replay) -> Streams:
         settings = Settings(
@@ -122,7 +122,7 @@ async def slot_is_free(streams: Streams) -> bool:
     return True
 
 
-def replay_with_live_meanwhile(hub: NotificationManager) -> Callable[[Subscription, int], Replay]:
+def replay_with_live_meanwhile(hub: Hub) -> Callable[[Subscription, int], Replay]:
     """Replays 1..3 after id 0; while it does, 2, 3 (already replayed) and 4 arrive live."""
 
     async def replay(sub: Subscription, after: int) -> Replay:

@@ -8,11 +8,11 @@ import contextlib
 import pytest
 
 from app.core.connection import decode_envelope, encode_envelope
-from app.core.notification_manager import NotificationManager, Route, Subscription
+from app.core.hub import Hub, Route, Subscription
 from app.core.sse import event_frame
 
 
-def connect(hub: NotificationManager, *args, **kwargs):
+def connect(hub: Hub, *args, **kwargs):
     return hub.connect(Subscription(*args, **kwargs))
 
 
@@ -21,8 +21,8 @@ def frame(n: int) -> bytes:
 
 
 @pytest.fixture
-async def hub() -> NotificationManager:
-    manager = NotificationManager(ping_interval=3600, max_pending=5)
+async def hub() -> Hub:
+    manager = Hub(ping_interval=3600, max_pending=5)
     await manager.start()
     yield manager
     await manager.stop()
@@ -124,7 +124,7 @@ async def test_stats_count_connections_and_list_principals_once(hub):
 
 
 async def test_one_timer_pings_every_connection():
-    hub = NotificationManager(ping_interval=0.05, max_pending=100)
+    hub = Hub(ping_interval=0.05, max_pending=100)
     await hub.start()
     try:
         with connect(hub, "admin", 1, salon_id=1) as a, connect(hub, "customer", 1) as c:
@@ -181,7 +181,7 @@ async def test_live_notifications_wait_for_the_replay_and_the_seam_has_no_duplic
 
 
 async def test_drain_ends_streams_spread_over_the_window():
-    hub = NotificationManager(ping_interval=3600, max_pending=10)
+    hub = Hub(ping_interval=3600, max_pending=10)
     await hub.start()
     closed_at: list[float] = []
     loop = asyncio.get_running_loop()
@@ -220,7 +220,7 @@ def test_an_envelope_carries_the_route_and_the_frame_unchanged():
 
 
 async def test_a_backlog_is_bounded_in_bytes_while_live_and_while_replaying():
-    hub = NotificationManager(ping_interval=3600, max_pending=1000, max_pending_bytes=3000)
+    hub = Hub(ping_interval=3600, max_pending=1000, max_pending_bytes=3000)
     big = event_frame("notification", b'{"k":"' + b"x" * 1000 + b'"}', 1)
     with hub.connect(Subscription("customer", 1)) as live:
         for n in range(1, 3):

@@ -28,8 +28,8 @@ from app.core.tasks import cancel_and_wait
 
 __all__ = [
     "Connection",
+    "Hub",
     "Kind",
-    "NotificationManager",
     "Route",
     "Subscription",
 ]
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 PING_BATCH = 500  # connections pinged per loop iteration, so a sweep never stalls the loop
 
 
-class NotificationManager:
+class Hub:
     def __init__(
         self,
         *,
