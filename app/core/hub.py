@@ -137,6 +137,12 @@ class Hub:
                     self._reached(route.id, connection.subscription.user_id)
         return count
 
+    def replayed(self, user_id: int, ids: Iterable[int]) -> None:
+        """A stream of `user_id` was sent these by replay: received, as a live delivery is."""
+        if user_id in self.watched_users:
+            for notification_id in ids:
+                self._reached(notification_id, user_id)
+
     def _reached(self, notification_id: int, user_id: int) -> None:
         if self.on_watched_delivery is not None:
             self.on_watched_delivery(notification_id, user_id)

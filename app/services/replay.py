@@ -17,8 +17,8 @@ PAGE = 500
 
 async def replay(
     session_factory: async_sessionmaker[AsyncSession], sub: Subscription, after_id: int
-) -> AsyncIterator[tuple[bytes, int, int]]:
-    """Chunks of frames (bytes, last id, how many): every notification routed to `sub`
+) -> AsyncIterator[tuple[bytes, int, tuple[int, ...]]]:
+    """Chunks of frames (bytes, last id, their ids): every notification routed to `sub`
     with an id above `after_id`, oldest first; or, when some of those were purged by
     retention, one `reset` event so the client reloads its list instead."""
     condition = routed_to(sub.kind, sub.user_id, sub.salon_id, sub.salon_filter)
@@ -27,7 +27,7 @@ async def replay(
         purged = await purged_through(session)
         if purged > after_id:
             reset = json_frame("reset", {"last_event_id": after_id, "purged_through": purged})
-            yield reset, 0, 0
+            yield reset, 0, ()
             return
         cursor = after_id
         while True:
@@ -35,6 +35,7 @@ async def replay(
             if not rows:
                 return
             cursor = rows[-1].id
-            yield b"".join(notification_frame(row) for row in rows), cursor, len(rows)
+            ids = tuple(row.id for row in rows)
+            yield b"".join(notification_frame(row) for row in rows), cursor, ids
             if len(rows) < PAGE:
                 return

@@ -129,12 +129,13 @@ class StreamSession:
         through = 0
         replayed = self.streams.metrics.replayed
         try:
-            async for data, last_id, count in replay:
+            async for data, last_id, ids in replay:
                 if self.finished or conn.close_reason is not None:
                     break  # ended meanwhile: the rest would go nowhere
                 await self.transport.write_when_ready(data)
                 through = max(through, last_id)
-                replayed.inc(count)
+                replayed.inc(len(ids))
+                self.streams.hub.replayed(conn.subscription.user_id, ids)
         except Exception:
             logger.exception("replay failed; ending the stream so the client retries")
             return False

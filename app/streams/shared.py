@@ -21,7 +21,7 @@ from app.streams.flusher import Flusher
 
 logger = logging.getLogger(__name__)
 
-Replay = AsyncIterator[tuple[bytes, int, int]]  # chunks of frames: bytes, last id, how many
+Replay = AsyncIterator[tuple[bytes, int, tuple[int, ...]]]  # chunks: bytes, last id, ids
 # What a subscription missed after an id (app.services.replay, on the database).
 ReplaySource = Callable[[Subscription, int], Replay]
 STOP_TIMEOUT = 5.0  # for the slots still being given back when the process stops

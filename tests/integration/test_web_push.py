@@ -163,6 +163,23 @@ async def test_customer_whose_stream_got_it_is_not_pushed_but_urgent_always_is(
     assert [p.payload["id"] for p in service.pushes_to(browser)] == [urgent["id"]]
 
 
+async def test_a_stream_that_gets_it_by_replay_within_the_delay_means_no_push(
+    push_api: Api, service: LoopbackPushService
+) -> None:
+    _, admin, customer, browser = await subscribed_customer(push_api, service)
+    missed = await notify_customer(push_api, admin, customer)  # no stream open: pending
+    async with open_stream(
+        push_api.client, CUSTOMER_STREAM, token=customer.token, last_event_id=missed["id"] - 1
+    ) as stream:
+        await stream.next_event()  # connected
+        assert (await stream.next_notification()).json()["id"] == missed["id"]  # replayed
+        control = await notify_customer(push_api, admin, customer, priority="urgent")
+        [push] = await service.wait_for(browser)  # the urgent one: pushes do flow
+        assert push.payload["id"] == control["id"]
+        await asyncio.sleep(PUSH_DELAY * 2)
+    assert [p.payload["id"] for p in service.pushes_to(browser)] == [control["id"]]
+
+
 async def test_a_stream_that_filters_a_notification_out_did_not_receive_it(
     push_api: Api, service: LoopbackPushService
 ) -> None:

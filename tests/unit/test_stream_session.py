@@ -127,11 +127,11 @@ def replay_with_live_meanwhile(hub: Hub) -> Callable[[Subscription, int], Replay
 
     async def replay(sub: Subscription, after: int) -> Replay:
         assert (sub, after) == (SUBSCRIPTION, 0)
-        yield frame(1) + frame(2), 2, 2
+        yield frame(1) + frame(2), 2, (1, 2)
         for n in (2, 3, 4):
             hub.deliver(route(n), frame(n))
         await asyncio.sleep(0)
-        yield frame(3), 3, 1
+        yield frame(3), 3, (3,)
 
     return replay
 
@@ -188,7 +188,7 @@ async def test_a_stream_past_the_limit_is_refused_before_anything_is_sent(hub, m
 
 async def test_a_failed_replay_ends_the_stream_and_gives_everything_back(hub, make_streams):
     async def failing(sub: Subscription, after: int) -> Replay:
-        yield frame(1), 1, 1
+        yield frame(1), 1, (1,)
         raise RuntimeError("the database went away")
 
     streams = make_streams(failing)
