@@ -90,7 +90,13 @@ class SalonHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_head_clock()
-        if not self._take_stream():
+        # The whole head may come in the read that completes it (160 KiB of headers in one
+        # read on loopback), past the check in data_received: measure what was parsed.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > MAX_HEAD_BYTES:
+            self._taken = True  # nothing more of this connection reaches the app
+            self._close_for("request head larger than 64 KiB", HEAD_TOO_LARGE)
+        elif not self._take_stream():
             super().on_headers_complete()
 
     def _start_head_clock(self) -> None:
