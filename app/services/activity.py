@@ -125,6 +125,11 @@ class Sampler:
         await cancel_and_wait(self._task)
 
     def take(self, t: float) -> Sample:
+        latest = self.history.latest(self.instance)
+        if latest is not None and latest["t"] >= t:
+            # A second wake-up in a slot already sampled: what happened since waits for the
+            # next slot (taking it now would be dropped as a repeat, and lost).
+            return latest
         now, before = self.hub.metrics.totals(), self._previous
         self._previous = now
         lag = [a - b for a, b in zip(now.loop_lag, before.loop_lag, strict=True)]
