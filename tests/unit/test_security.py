@@ -104,12 +104,33 @@ def claims_of(**overrides) -> dict:
         claims_of(iat=4102444800),
         claims_of(sub="²³"),  # digits, but not ASCII ones: refused, not a crash
         {k: v for k, v in claims_of().items() if k != "exp"},
+        claims_of(role=["admin"]),  # not a string: refused, not a crash
+        claims_of(typ={"access": 1}),
     ],
-    ids=["exp-string", "exp-bool", "nbf-future", "iat-future", "sub-unicode-digits", "no-exp"],
+    ids=[
+        "exp-string",
+        "exp-bool",
+        "nbf-future",
+        "iat-future",
+        "sub-unicode-digits",
+        "no-exp",
+        "role-list",
+        "typ-object",
+    ],
 )
 def test_well_signed_tokens_with_bad_claims_are_refused(claims):
     with pytest.raises(InvalidToken):
         decode_token(signed({}, claims), secret=SECRET)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"crit": ["exp"]}, {"b64": False, "crit": ["b64"]}],
+    ids=["crit", "b64"],
+)
+def test_header_parameters_we_never_issue_are_refused(header):
+    with pytest.raises(InvalidToken):
+        decode_token(signed(header, claims_of()), secret=SECRET)
 
 
 def test_only_hs256_is_accepted():
