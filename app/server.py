@@ -65,9 +65,11 @@ class SalonHttpProtocol(HttpToolsProtocol):
     _taken = False
     _head_clock: asyncio.TimerHandle | None = None
     _head_bytes = 0
+    _app_runtime: Runtime | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._app_runtime = _runtime(self.app)  # once per connection: the head clock, the stream
         self._start_head_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -100,7 +102,7 @@ class SalonHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
 
     def _start_head_clock(self) -> None:
-        runtime = _runtime(self.app)
+        runtime = self._app_runtime
         timeout = runtime.settings.http_header_timeout if runtime else DEFAULT_HEAD_TIMEOUT
         self._head_clock = self.loop.call_later(timeout, self._close_for, "request head too slow")
 
@@ -136,7 +138,7 @@ class SalonHttpProtocol(HttpToolsProtocol):
             return False
         url = httptools.parse_url(self.url)
         path = url.path.decode("ascii", "replace")
-        runtime = _runtime(self.app)
+        runtime = self._app_runtime
         kind = runtime.stream_paths.get(path) if runtime is not None else None
         if kind is None or runtime is None:
             return False
