@@ -10,7 +10,8 @@ while another process publishes envelopes as the app does (pipelines of 200), pa
 - the instance: the same, into the sequencer and the hub (ids in order: no database read).
 
 Reported: the subscriber's CPU per notification (process time over the window / messages
-received), median of `--repeat` runs.
+received), and Redis's own (INFO cpu) per notification published and sent to this one
+subscriber, median of `--repeat` runs.
 
     python -m benchmarks.fan_in [--count 40000] [--rate 20000] [--repeat 3]
 """
@@ -69,8 +70,14 @@ def publish(prefix: str, count: int, rate: float) -> None:
     client.close()
 
 
-async def measure(mode: str, count: int, rate: float) -> float:
-    """The subscriber's CPU per notification, in µs."""
+def redis_cpu() -> float:
+    """Seconds of CPU the Redis server has used (main thread and the others)."""
+    info = redis.Redis.from_url(REDIS_URL).info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+async def measure(mode: str, count: int, rate: float) -> tuple[float, float]:
+    """The subscriber's CPU per notification, and Redis's, in µs."""
     prefix = f"salon-fan-in-{os.getpid()}-{time.monotonic_ns()}"
     broker = RedisBroker(REDIS_URL, prefix)
     await broker.start()
@@ -91,18 +98,19 @@ async def measure(mode: str, count: int, rate: float) -> float:
     await broker.subscribe(CHANNEL, count_in)
     await asyncio.sleep(0.2)  # subscribed before the first publication
     publisher = multiprocessing.Process(target=publish, args=(prefix, count, rate))
-    cpu = time.process_time()
+    cpu, redis_before = time.process_time(), redis_cpu()
     publisher.start()
     try:
         await asyncio.wait_for(done, timeout=count / rate + 30)
     finally:
         cpu = time.process_time() - cpu
         publisher.join(30)
+        redis_used = redis_cpu() - redis_before
         await broker.stop()
         await hub.stop()
     if mode == "instance" and sequencer.cursor != count:
         raise RuntimeError(f"the hub got to {sequencer.cursor}, not {count}")
-    return cpu / count * 1e6
+    return cpu / count * 1e6, redis_used / count * 1e6
 
 
 def main() -> None:
@@ -112,12 +120,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"{args.count:,} notifications at {args.rate:,.0f}/s, median of {args.repeat}")
-    print("| what an instance does with a notification it has no stream for | CPU µs each |")
-    print("|---|---|")
+    print(
+        "| what an instance does with a notification it has no stream for |"
+        " instance CPU µs each (runs) | Redis CPU µs each |"
+    )
+    print("|---|---|---|")
     for mode, label in (("bus", "bus only (RedisBroker)"), ("instance", "bus + sequencer + hub")):
         runs = [asyncio.run(measure(mode, args.count, args.rate)) for _ in range(args.repeat)]
-        spread = ", ".join(f"{r:.1f}" for r in runs)
-        print(f"| {label} | {statistics.median(runs):.1f} ({spread}) |", flush=True)
+        spread = ", ".join(f"{cpu:.1f}" for cpu, _ in runs)
+        ours = statistics.median(cpu for cpu, _ in runs)
+        theirs = statistics.median(r for _, r in runs)
+        print(f"| {label} | {ours:.1f} ({spread}) | {theirs:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
