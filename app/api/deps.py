@@ -113,8 +113,8 @@ async def get_notification_service(session: SessionDep) -> NotificationService:
 
 
 async def get_notification_reads(runtime: RuntimeDep) -> NotificationReads:
-    """The list and the unread count: a connection of their own, no session."""
-    return NotificationReads(runtime.session_factory)
+    """The list and the unread count: no session of the request's (none is opened for them)."""
+    return runtime.reads
 
 
 async def get_notification_creator(runtime: RuntimeDep) -> NotificationCreator:

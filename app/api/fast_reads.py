@@ -27,7 +27,7 @@ from app.api.stream_request import make_filter
 from app.core.metrics import Metrics
 from app.schemas.common import MAX_ID
 from app.services.errors import DomainError
-from app.services.notification_reads import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, NotificationReads
+from app.services.notification_reads import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 LIST_PARAMETERS = frozenset({"unread_only", "limit", "before_id", "salon_id"})
 FILTER_PARAMETERS = frozenset({"types", "min_priority"})
@@ -65,7 +65,7 @@ class FastReads(FastLayer):
             await self._decline(reason or "query", scope, receive, send)
             return
         runtime = self.runtime()
-        reads = NotificationReads(runtime.session_factory)
+        reads = runtime.reads
         try:
             principal = credentials.from_bearer(bearer, runtime.settings, runtime.revocations)
             content = await (

@@ -1,8 +1,8 @@
 """A principal's notifications read as their public JSON: the list and the unread count, for
 the REST endpoints and the fast read layer (app/api/fast_reads.py) alike.
 
-No Session and no ORM entity: a pooled connection of its own runs a Core statement, and the
-rows go straight to JSON (orjson), as pydantic would write NotificationPublic (a unit test
+No Session and no ORM entity: a Core statement run by `Reads` (app/db/reads.py), and the
+rows straight to JSON (orjson), as pydantic would write NotificationPublic (a unit test
 holds the two to the same bytes).
 """
 
@@ -13,15 +13,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.security import Principal
-from app.db.repositories.notifications import (
-    PUBLIC_FIELDS,
-    count_unread,
-    list_public,
-    read_connection,
-)
+from app.db.reads import Reads
+from app.db.repositories.notifications import PUBLIC_FIELDS, list_query, unread_query
 from app.schemas.notification import NotificationFilter
 from app.services import policy
 
@@ -38,17 +33,16 @@ def public_json(rows: Sequence[Row[Any]]) -> bytes:
     )
 
 
-def unread_json(unread: int) -> bytes:
-    """UnreadCount as JSON."""
-    return b'{"unread":%d}' % unread
+def unread_json(rows: Sequence[Row[Any]]) -> bytes:
+    """UnreadCount as JSON, from the count's one row."""
+    return b'{"unread":%d}' % rows[0][0]
 
 
 class NotificationReads:
     """A principal's notifications: the newest, and how many are unread."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        # The engine the sessions are bound to: reads need a connection, not a session.
-        self.engine: AsyncEngine = session_factory.kw["bind"]
+    def __init__(self, reads: Reads) -> None:
+        self.reads = reads
 
     async def list_json(
         self,
@@ -63,19 +57,17 @@ class NotificationReads:
         policy.require_recipient(principal)
         if principal.role != "customer":
             salon_id = None  # the salon filter is a customer's; an admin sees its own salon
-        async with read_connection(self.engine) as connection:
-            rows = await list_public(
-                connection,
-                principal,
-                limit=limit,
-                before_id=before_id,
-                unread_only=unread_only,
-                salon_id=salon_id,
-                filter=filter,
-            )
-        return public_json(rows)
+        statement, values = list_query(
+            principal,
+            limit=limit,
+            before_id=before_id,
+            unread_only=unread_only,
+            salon_id=salon_id,
+            filter=filter,
+        )
+        return await self.reads.run(statement, values, public_json)
 
     async def unread_json(self, principal: Principal) -> bytes:
         policy.require_recipient(principal)
-        async with read_connection(self.engine) as connection:
-            return unread_json(await count_unread(connection, principal))
+        statement, values = unread_query(principal)
+        return await self.reads.run(statement, values, unread_json)

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from app.core.security import Principal
 from app.db.base import Base
-from app.db.repositories.notifications import PUBLIC_FIELDS, count_unread, list_public
+from app.db.repositories.notifications import PUBLIC_FIELDS, list_query, unread_query
 from app.db.session import create_engine
 from app.schemas.notification import NotificationFilter, NotificationPublic
 from app.services.notification_reads import public_json
@@ -64,13 +64,21 @@ async def test_each_shape_of_read_is_compiled_once(tmp_path: Path):
     try:
         for user_id in (1, 2, 3):  # different principals and values: the same shapes
             customer = Principal(user_id, "customer", None, 0.0)
+            queries = [
+                list_query(customer, limit=50 + user_id),
+                list_query(
+                    customer,
+                    limit=9,
+                    before_id=user_id,
+                    salon_id=user_id,
+                    unread_only=True,
+                    filter=picky,
+                ),
+                unread_query(customer),
+            ]
             async with engine.connect() as connection:
-                await list_public(connection, customer, limit=50 + user_id)
-                await list_public(
-                    connection, customer, limit=9, before_id=user_id, salon_id=user_id,
-                    unread_only=True, filter=picky,
-                )  # fmt: skip
-                await count_unread(connection, customer)
+                for statement, values in queries:
+                    await connection.execute(statement, values)
     finally:
         await engine.dispose()
     assert cache == ["CACHE_MISS"] * 3 + ["CACHE_HIT"] * 6

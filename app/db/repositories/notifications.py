@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, cast
 
@@ -12,7 +11,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
-    Row,
     Select,
     Table,
     and_,
@@ -25,7 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.security import Principal
 from app.db.base import UTCDateTime, utcnow
@@ -170,19 +168,10 @@ PUBLIC_FIELDS = tuple(NotificationPublic.model_fields)
 PUBLIC_COLUMNS = tuple(NOTIFICATIONS.c[name] for name in PUBLIC_FIELDS)
 
 
-@asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for reads. PostgreSQL's in autocommit: no BEGIN and ROLLBACK
-    round trips around the one statement (measured: a fifth of a count's CPU). SQLite's as
-    it is: a change of mode there is one more thread hop each way, costing more than it saves."""
-    async with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execution_options(**AUTOCOMMIT)
-        yield connection
+Query = tuple[Select[Any], dict[str, Any]]  # a statement and the values to run it with
 
 
-async def list_public(
-    connection: AsyncConnection,
+def list_query(
     principal: Principal,
     *,
     limit: int,
@@ -190,20 +179,18 @@ async def list_public(
     unread_only: bool = False,
     salon_id: int | None = None,
     filter: NotificationFilter | None = None,
-) -> Sequence[Row[Any]]:
+) -> Query:
     """The principal's newest notifications (PUBLIC_COLUMNS), newest first."""
     types, min_rank = (None, 0) if filter is None else (filter.types, filter.min_rank)
     shape = (*_shape(principal), salon_id is not None, before_id is not None, unread_only)
     values = _values(principal) | {"salon_filter": salon_id, "before_id": before_id}
     values["row_limit"] = limit
-    query: Select[Any] = _list_statement(*shape, types, min_rank)
-    rows: Sequence[Row[Any]] = (await connection.execute(query, values)).all()
-    return rows
+    return _list_statement(*shape, types, min_rank), values
 
 
-async def count_unread(connection: AsyncConnection, principal: Principal) -> int:
-    query: Select[Any] = _count_statement(*_shape(principal))
-    return int((await connection.execute(query, _values(principal))).scalar() or 0)
+def unread_query(principal: Principal) -> Query:
+    """How many of the principal's notifications are unread (one row, one column)."""
+    return _count_statement(*_shape(principal)), _values(principal)
 
 
 # The reads' statements are built once per shape (which options are given, a filter's
