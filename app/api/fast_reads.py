@@ -12,7 +12,6 @@ principal the service refuses. Each decline is counted by reason (`salon_fast_re
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -26,6 +25,7 @@ from app.api.fast_layer import FastLayer, Headers, bearer_of, unsure_of_caller
 from app.api.stream_request import make_filter
 from app.core.metrics import Metrics
 from app.schemas.common import MAX_ID
+from app.schemas.notification import ListOptions
 from app.services.errors import DomainError
 from app.services.notification_reads import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
@@ -60,16 +60,20 @@ class FastReads(FastLayer):
         headers = dict(scope["headers"])
         bearer = bearer_of(headers)
         reason = _unsure_of(headers, bearer)
-        query = None if reason else list_query(scope) if listing else count_query(scope)
-        if bearer is None or query is None:
-            await self._decline(reason or "query", scope, receive, send)
+        options = list_options(scope) if listing and reason is None else None
+        if reason is None and (options is None if listing else scope["query_string"]):
+            reason = "query"  # the count takes none
+        if reason is not None or bearer is None:
+            await self._decline(reason or "no_bearer", scope, receive, send)
             return
         runtime = self.runtime()
         reads = runtime.reads
         try:
             principal = credentials.from_bearer(bearer, runtime.settings, runtime.revocations)
             content = await (
-                reads.list_json(principal, **query) if listing else reads.unread_json(principal)
+                reads.unread_json(principal)
+                if options is None
+                else reads.list_json(principal, options)
             )
         except DomainError:  # refused (401, 403): the app says how
             await self._decline("unsure", scope, receive, send)
@@ -90,7 +94,7 @@ def _unsure_of(headers: Headers, bearer: str | None) -> str | None:
     return unsure_of_caller(headers)
 
 
-def list_query(scope: Scope) -> dict[str, Any] | None:
+def list_options(scope: Scope) -> ListOptions | None:
     """The list's options, read as Starlette and the route read them (the last value of a
     name wins there: here a repeated name is declined); None for anything unsure."""
     pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -98,29 +102,25 @@ def list_query(scope: Scope) -> dict[str, Any] | None:
     if len(query) != len(pairs) or not query.keys() <= LIST_PARAMETERS | FILTER_PARAMETERS:
         return None
     try:
-        return {
-            "limit": _whole(query.get("limit"), MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT),
-            "before_id": _whole(query.get("before_id"), MAX_ID, None),
-            "salon_id": _whole(query.get("salon_id"), MAX_ID, None),
-            "unread_only": BOOLEANS[query.get("unread_only", "false")],
-            "filter": make_filter(query.get("types"), query.get("min_priority", "low")),
-        }
+        return ListOptions(
+            limit=_whole(query.get("limit", str(DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT),
+            before_id=_optional_whole(query.get("before_id"), MAX_ID),
+            unread_only=BOOLEANS[query.get("unread_only", "false")],
+            salon_id=_optional_whole(query.get("salon_id"), MAX_ID),
+            filter=make_filter(query.get("types"), query.get("min_priority", "low")),
+        )
     except (KeyError, ValueError, DomainError):
         return None
 
 
-def count_query(scope: Scope) -> dict[str, Any] | None:
-    """The count takes no options: a query string is left to the app."""
-    return None if scope["query_string"] else {}
-
-
-def _whole(raw: str | None, most: int, default: int | None) -> int | None:
+def _whole(raw: str, most: int) -> int:
     """A whole number from 1 to `most` in its plain spelling (no sign, no leading zero)."""
-    if raw is None:
-        return default
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and raw[0] != "0"):
         raise ValueError(raw)
-    value = int(raw)
-    if value > most:
+    if int(raw) > most:
         raise ValueError(raw)
-    return value
+    return int(raw)
+
+
+def _optional_whole(raw: str | None, most: int) -> int | None:
+    return None if raw is None else _whole(raw, most)

@@ -9,6 +9,7 @@ holds the two to the same bytes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from sqlalchemy import Row
 from app.core.security import Principal
 from app.db.reads import Reads
 from app.db.repositories.notifications import PUBLIC_FIELDS, list_query, unread_query
-from app.schemas.notification import NotificationFilter
+from app.schemas.notification import ListOptions
 from app.services import policy
 
 # Pydantic writes an aware UTC datetime with a `Z`; orjson does too with this option.
@@ -44,30 +45,13 @@ class NotificationReads:
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
 
-    async def list_json(
-        self,
-        principal: Principal,
-        *,
-        limit: int,
-        before_id: int | None,
-        unread_only: bool,
-        salon_id: int | None,
-        filter: NotificationFilter,
-    ) -> bytes:
+    async def list_json(self, principal: Principal, options: ListOptions) -> bytes:
         policy.require_recipient(principal)
-        if principal.role != "customer":
-            salon_id = None  # the salon filter is a customer's; an admin sees its own salon
-        statement, values = list_query(
-            principal,
-            limit=limit,
-            before_id=before_id,
-            unread_only=unread_only,
-            salon_id=salon_id,
-            filter=filter,
-        )
-        return await self.reads.run(statement, values, public_json)
+        if principal.role != "customer" and options.salon_id is not None:
+            # The salon filter is a customer's; an admin sees its own salon.
+            options = replace(options, salon_id=None)
+        return await self.reads.run(*list_query(principal, options), public_json)
 
     async def unread_json(self, principal: Principal) -> bytes:
         policy.require_recipient(principal)
-        statement, values = unread_query(principal)
-        return await self.reads.run(statement, values, unread_json)
+        return await self.reads.run(*unread_query(principal), unread_json)

@@ -13,7 +13,7 @@ from app.core.security import Principal
 from app.db.base import Base
 from app.db.repositories.notifications import PUBLIC_FIELDS, list_query, unread_query
 from app.db.session import create_engine
-from app.schemas.notification import NotificationFilter, NotificationPublic
+from app.schemas.notification import ListOptions, NotificationFilter, NotificationPublic
 from app.services.notification_reads import public_json
 
 AWKWARD_JSON: list[dict[str, Any] | None] = [
@@ -65,15 +65,8 @@ async def test_each_shape_of_read_is_compiled_once(tmp_path: Path):
         for user_id in (1, 2, 3):  # different principals and values: the same shapes
             customer = Principal(user_id, "customer", None, 0.0)
             queries = [
-                list_query(customer, limit=50 + user_id),
-                list_query(
-                    customer,
-                    limit=9,
-                    before_id=user_id,
-                    salon_id=user_id,
-                    unread_only=True,
-                    filter=picky,
-                ),
+                list_query(customer, ListOptions(limit=50 + user_id)),
+                list_query(customer, ListOptions(9, user_id, True, user_id, picky)),
                 unread_query(customer),
             ]
             async with engine.connect() as connection:

@@ -28,7 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core.security import Principal
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import Notification
-from app.schemas.notification import PRIORITY_RANK, NotificationFilter, NotificationPublic
+from app.schemas.notification import (
+    PRIORITY_RANK,
+    ListOptions,
+    NotificationPublic,
+)
 
 Id = int | BindParameter[Any]
 
@@ -171,20 +175,13 @@ PUBLIC_COLUMNS = tuple(NOTIFICATIONS.c[name] for name in PUBLIC_FIELDS)
 Query = tuple[Select[Any], dict[str, Any]]  # a statement and the values to run it with
 
 
-def list_query(
-    principal: Principal,
-    *,
-    limit: int,
-    before_id: int | None = None,
-    unread_only: bool = False,
-    salon_id: int | None = None,
-    filter: NotificationFilter | None = None,
-) -> Query:
+def list_query(principal: Principal, options: ListOptions) -> Query:
     """The principal's newest notifications (PUBLIC_COLUMNS), newest first."""
+    filter, before_id, salon_id = options.filter, options.before_id, options.salon_id
     types, min_rank = (None, 0) if filter is None else (filter.types, filter.min_rank)
-    shape = (*_shape(principal), salon_id is not None, before_id is not None, unread_only)
+    shape = (*_shape(principal), salon_id is not None, before_id is not None, options.unread_only)
     values = _values(principal) | {"salon_filter": salon_id, "before_id": before_id}
-    values["row_limit"] = limit
+    values["row_limit"] = options.limit
     return _list_statement(*shape, types, min_rank), values
 
 

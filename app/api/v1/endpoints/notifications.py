@@ -23,6 +23,7 @@ from app.api.transports.websocket import serve_websocket
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     Acknowledgement,
+    ListOptions,
     NotificationBatchCreate,
     NotificationBatchPublic,
     NotificationCreate,
@@ -86,15 +87,8 @@ async def list_notifications(
     before_id: OptionalId = None,
     salon_id: OptionalId = None,
 ) -> Response:
-    content = await reads.list_json(
-        principal,
-        limit=limit,
-        before_id=before_id,
-        unread_only=unread_only,
-        salon_id=salon_id,
-        filter=filter,
-    )
-    return Response(content, media_type="application/json")
+    options = ListOptions(limit, before_id, unread_only, salon_id, filter)
+    return Response(await reads.list_json(principal, options), media_type="application/json")
 
 
 @router.get("/unread-count", response_model=UnreadCount)
