@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.metrics import FAST_READ_DECLINES
-from tests.utils.factories import API, Api
+from tests.integration.test_fast_creates import _break_notifications_table
+from tests.utils.factories import API, Api, connect
 from tests.utils.metrics import Samples, moved, scrape
 
 LIST = f"{API}/notifications"
@@ -123,3 +124,25 @@ async def test_refusals_are_fastapis_own_answers(api: Api):
         assert answer.headers["content-type"] == "application/json"
         assert "detail" in answer.json()
         assert _declined(before, after)[reason] == 1, (params, reason)
+
+
+async def test_a_database_error_is_the_same_json_500_on_both_paths(server_factory):
+    broken = server_factory()
+    async with connect(broken) as api:
+        customer = await api.register_customer()
+        _break_notifications_table(broken.overrides["DATABASE_URL"])
+        before = await scrape(api.client)
+        answers = []
+        for params in ({}, {"via": "app"}):  # each on a connection of its own: a 500 closes it
+            async with connect(broken) as fresh:
+                answers.append(
+                    await fresh.client.get(LIST, params=params, headers=api.auth(customer.token))
+                )
+        after = await scrape(api.client)
+    fast, slow = answers
+    assert fast.status_code == slow.status_code == 500
+    assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+    assert fast.json() == slow.json() == {"detail": "internal server error"}
+    assert _declined(before, after) == {
+        reason: (1 if reason == "query" else 0) for reason in FAST_READ_DECLINES
+    }
