@@ -14,6 +14,7 @@ came; one whose token or body doesn't pass goes on with its body replayed, so th
 from __future__ import annotations
 
 from fastapi import FastAPI
+from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -21,18 +22,22 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.api import credentials
 from app.api.errors import error_response, internal_error_response
+from app.api.fast_layer import FastLayer, unsure_of_caller
+from app.core.metrics import Metrics
 from app.runtime import runtime_of
 from app.schemas.notification import NotificationBatchCreate, NotificationCreate
 from app.services.errors import DomainError
 from app.services.stored import batch_json
 
 
-class FastCreates:
+class FastCreates(FastLayer):
     """Wraps the app: answers POST /notifications and /notifications/batch when it can,
     and passes everything else, and every request it declines, to the app."""
 
+    app: FastAPI  # directly in front of FastAPI: the app it declines to is the one it serves
+
     def __init__(self, app: FastAPI) -> None:
-        self.app = app
+        super().__init__(app, app)
         # The routes' own paths, so a change of prefix can't leave this layer behind.
         self.paths: dict[str, type[BaseModel]] = {
             app.url_path_for("create_notification"): NotificationCreate,
@@ -89,16 +94,16 @@ class FastCreates:
             response = Response(content, status_code=201, media_type="application/json")
         await response(scope, receive, send)
 
-    async def _decline(self, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
-        runtime_of(self.app).metrics.fast_create_declines.labels(reason).inc()
-        await self.app(scope, receive, send)
+    def declines(self, metrics: Metrics) -> Counter:
+        return metrics.fast_create_declines
 
 
 def _unsure_of(headers: dict[bytes, bytes], max_bytes: int) -> str | None:
     """Why a request with a bearer token is left to the app as it came, if it is."""
     length = headers.get(b"content-length", b"")
-    if b"origin" in headers:
-        return "origin"  # a browser: CORS is the app's middleware's
+    caller = unsure_of_caller(headers)
+    if caller is not None:
+        return caller
     if not headers.get(b"content-type", b"").startswith(b"application/json"):
         return "not_json"
     if not length.isdigit():
