@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api import credentials
@@ -60,9 +58,8 @@ class FastCreates:
         if decline is not None:
             await self._decline(decline, scope, receive, send)
             return
-        try:
-            body = await Request(scope, receive).body()
-        except ClientDisconnect:
+        body = await _body(receive)
+        if body is None:
             return  # the client left
         try:
             principal = credentials.from_bearer(bearer, runtime.settings, runtime.revocations)
@@ -71,7 +68,6 @@ class FastCreates:
             await self._decline("unsure", scope, _replaying(body, receive), send)
             return
         creator = runtime.creator
-        response: Response
         try:
             if isinstance(data, NotificationBatchCreate):
                 content = batch_json(await creator.create_batch(principal, data.notifications))
@@ -79,19 +75,37 @@ class FastCreates:
                 assert isinstance(data, NotificationCreate)
                 content = (await creator.create(principal, data)).public_json()
         except DomainError as exc:  # refused by policy or routing: nothing was stored
-            response = error_response(scope, exc, runtime.metrics)
+            await error_response(scope, exc, runtime.metrics)(scope, receive, send)
+            return
         except Exception:
             # The app's own answer to a bug or an outage (a database error): JSON, then
             # raised on for the server to log, as the app's error middleware does.
             await internal_error_response()(scope, receive, send)
             raise
-        else:
-            response = Response(content, status_code=201, media_type="application/json")
-        await response(scope, receive, send)
+        # The 201 as Starlette's Response(content, 201, media_type=...) sends it, headers
+        # and all, without building one (its header building was ~5 % of a POST's CPU).
+        length = (b"content-length", str(len(content)).encode())
+        await send({"type": "http.response.start", "status": 201, "headers": [length, _JSON]})
+        await send({"type": "http.response.body", "body": content})
 
     async def _decline(self, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
         runtime_of(self.app).metrics.fast_create_declines.labels(reason).inc()
         await self.app(scope, receive, send)
+
+
+_JSON = (b"content-type", b"application/json")
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The request's body, or None if the client left before sending it all."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _unsure_of(headers: dict[bytes, bytes], max_bytes: int) -> str | None:
