@@ -1,5 +1,5 @@
-"""Assembly: the FastAPI app, wrapped in the fast create layer; its runtime (app/runtime.py)
-is started by the lifespan."""
+"""Assembly: the FastAPI app, wrapped in the fast read and create layers; its runtime
+(app/runtime.py) is started by the lifespan."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from app.api.cors import install_cors
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.fast_creates import FastCreates
+from app.api.fast_reads import FastReads
 from app.api.middleware import BodySizeLimit, RelativeRedirects
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
@@ -24,8 +25,9 @@ from app.schemas.notification import ExtraDataLimit
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The service as one ASGI app: FastAPI behind the fast create layer."""
-    return FastCreates(create_fastapi_app(settings or get_settings()))
+    """The service as one ASGI app: FastAPI behind the fast create and read layers."""
+    app = create_fastapi_app(settings or get_settings())
+    return FastReads(FastCreates(app), app)
 
 
 def create_fastapi_app(settings: Settings) -> FastAPI:

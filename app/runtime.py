@@ -23,6 +23,7 @@ from app.core.drain import DrainOnSignal
 from app.core.hub import Hub
 from app.core.loop_monitor import CollectorSchedule, LoopMonitor
 from app.core.metrics import Metrics
+from app.db.reads import Reads
 from app.db.session import create_engine, create_session_factory
 from app.limits import create_limit_store
 from app.push.service import WebPush
@@ -30,6 +31,7 @@ from app.services.activity import History, Sampler
 from app.services.bootstrap import ensure_first_superadmin
 from app.services.delivery import DeliverySequencer
 from app.services.limiter import Limiter
+from app.services.notification_reads import NotificationReads
 from app.services.notification_service import NotificationCreator
 from app.services.operations import Operations
 from app.services.presence import Presence
@@ -53,6 +55,7 @@ class Runtime:
     broker: Broker
     hub: Hub
     creator: NotificationCreator  # one per process: it keeps the routing cache
+    reads: NotificationReads  # the list and the unread count (SQLite: its own read threads)
     limiter: Limiter
     presence: Presence
     operations: Operations  # the superadmin's overview of the deployment
@@ -90,6 +93,8 @@ async def started(
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
+        reads = Reads(engine)
+        stack.push_async_callback(reads.stop)
         session_factory = create_session_factory(engine)
         broker = create_broker(settings.broker_url, settings.broker_prefix)
         await broker.start()
@@ -156,6 +161,7 @@ async def started(
             broker=broker,
             hub=hub,
             creator=creator,
+            reads=NotificationReads(reads),
             limiter=limiter,
             presence=presence,
             operations=operations,

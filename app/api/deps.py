@@ -30,6 +30,7 @@ from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
+from app.services.notification_reads import NotificationReads
 from app.services.notification_service import NotificationCreator, NotificationService
 from app.services.revocations import Revocations
 from app.streams.shared import StreamOptions, Streams
@@ -111,6 +112,11 @@ async def get_notification_service(session: SessionDep) -> NotificationService:
     return NotificationService(session)
 
 
+async def get_notification_reads(runtime: RuntimeDep) -> NotificationReads:
+    """The list and the unread count: no session of the request's (none is opened for them)."""
+    return runtime.reads
+
+
 async def get_notification_creator(runtime: RuntimeDep) -> NotificationCreator:
     """The create endpoints' service: no session of the request's (none is opened for them)."""
     return runtime.creator
@@ -123,6 +129,7 @@ async def get_appointment_service(runtime: RuntimeDep, session: SessionDep) -> A
 AppointmentServiceDep = Annotated[AppointmentService, Depends(get_appointment_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
+NotificationReadsDep = Annotated[NotificationReads, Depends(get_notification_reads)]
 NotificationCreatorDep = Annotated[NotificationCreator, Depends(get_notification_creator)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

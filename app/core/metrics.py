@@ -47,6 +47,7 @@ LIMITS = (
 PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
 # Why a create request went on to FastAPI instead of the fast path (app/api/fast_creates.py).
 FAST_CREATE_DECLINES = ("origin", "no_bearer", "not_json", "no_length", "too_large", "unsure")
+FAST_READ_DECLINES = ("origin", "no_bearer", "body", "query", "unsure")
 
 
 class Totals(NamedTuple):
@@ -163,6 +164,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.fast_read_declines = Counter(
+            "salon_fast_read_declines",
+            "Notification reads the fast path handed to FastAPI, by reason",
+            ["reason"],
+            registry=registry,
+        )
         self.latency = WeightedHistogram(
             "salon_delivery_latency_seconds",
             "From a notification's creation to its write on a stream",
@@ -203,6 +210,8 @@ class Metrics:
             self.push_sent.labels(result)
         for reason in FAST_CREATE_DECLINES:
             self.fast_create_declines.labels(reason)
+        for reason in FAST_READ_DECLINES:
+            self.fast_read_declines.labels(reason)
 
     def notification_created(self, recipient_type: str) -> None:
         self._created[recipient_type].inc()

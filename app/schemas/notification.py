@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,18 @@ class NotificationFilter(BaseModel):
     @property
     def min_rank(self) -> int:
         return PRIORITY_RANK[self.min_priority]
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    """Which of a principal's notifications a list shows: the newest `limit` (below
+    `before_id`), those of one salon (a customer's choice), unread only, the filter's."""
+
+    limit: int
+    before_id: int | None = None
+    unread_only: bool = False
+    salon_id: int | None = None
+    filter: NotificationFilter | None = None
 
 
 class NotificationCreate(BaseModel):

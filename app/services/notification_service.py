@@ -1,5 +1,5 @@
 """The notification domain: create (validate routing, then the writer stores and publishes),
-list, count, read, acknowledge."""
+read marks, acknowledge (reads: app/services/notification_reads.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.core.security import Principal
 from app.db.base import utcnow
 from app.db.models import Notification
 from app.db.repositories.notifications import NotificationRepository
-from app.schemas.notification import NotificationCreate, NotificationFilter
+from app.schemas.notification import NotificationCreate
 from app.services import policy
 from app.services.errors import NotFound, PermissionDenied
 from app.services.routing import RoutingCache, check_routing, within
@@ -96,37 +96,12 @@ class NotificationCreator:
 
 
 class NotificationService:
-    """A principal's notifications: list, count, read, acknowledge."""
+    """A principal's notifications: read marks and acknowledgements (the list and the count
+    are app/services/notification_reads.py)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.repo = NotificationRepository(session)
-
-    async def list_for(
-        self,
-        principal: Principal,
-        *,
-        limit: int,
-        before_id: int | None,
-        unread_only: bool,
-        salon_id: int | None,
-        filter: NotificationFilter,
-    ) -> Sequence[Notification]:
-        policy.require_recipient(principal)
-        if principal.role != "customer":
-            salon_id = None  # the salon filter is a customer's; an admin sees its own salon
-        return await self.repo.list_for(
-            principal,
-            limit=limit,
-            before_id=before_id,
-            unread_only=unread_only,
-            salon_id=salon_id,
-            filter=filter,
-        )
-
-    async def unread_count(self, principal: Principal) -> int:
-        policy.require_recipient(principal)
-        return await self.repo.count_unread(principal)
 
     async def mark_read(self, principal: Principal, notification_id: int) -> Notification:
         policy.require_recipient(principal)

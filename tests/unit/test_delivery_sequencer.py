@@ -13,7 +13,7 @@ import pytest
 from app.broker.memory import MemoryBroker
 from app.core.connection import Connection, Subscription
 from app.core.hub import Hub
-from app.services.delivery import DeliverySequencer
+from app.services.delivery import GAP_GRACE, DeliverySequencer
 from app.services.publishing import envelope_of
 from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
@@ -100,3 +100,20 @@ async def test_a_gap_longer_than_a_page_is_read_page_by_page(
         await sequencer.broker.publish(CHANNEL, envelope_of(stored[-1]))
         assert await received_ids(conn, 1234) == [n.id for n in stored]
         assert caught_up(hub) == 1233
+
+
+async def test_a_gap_the_bus_closes_within_the_grace_reads_nothing_from_the_database(
+    hub, sequencer, sessions, quiet_writer
+):
+    """Two instances' publications racing: 2 arrives a moment before 1, 4 before 3. Each
+    gap closes by itself, so the stream gets them in order with no database read."""
+    customer = await add_account(sessions, "customer", None)
+    stored = await store(quiet_writer, customer, 4)
+    with hub.connect(Subscription("customer", customer)) as conn:
+        for n in (stored[1], stored[0], stored[3], stored[2]):
+            await sequencer.broker.publish(CHANNEL, envelope_of(n))
+            await asyncio.sleep(GAP_GRACE / 10)  # each arrives on a later turn of the loop
+        assert await received_ids(conn, 4) == [n.id for n in stored]
+        await asyncio.sleep(GAP_GRACE * 3)  # past the grace: had a read been due, it ran
+        assert caught_up(hub) == 0
+        assert not conn.take_nowait()  # and nothing came twice

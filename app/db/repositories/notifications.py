@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Integer,
+    Select,
     Table,
     and_,
     bindparam,
@@ -24,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core.security import Principal
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import Notification
-from app.schemas.notification import PRIORITY_RANK, NotificationFilter
+from app.schemas.notification import (
+    PRIORITY_RANK,
+    ListOptions,
+    NotificationPublic,
+)
+
+Id = int | BindParameter[Any]
 
 
 def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnElement[bool]:
@@ -33,9 +43,10 @@ def visible_to(principal: Principal, salon_id: int | None = None) -> ColumnEleme
 
 
 def routed_to(
-    role: str, user_id: int, admin_salon: int | None, salon_filter: int | None = None
+    role: str, user_id: Id, admin_salon: Id | None, salon_filter: Id | None = None
 ) -> ColumnElement[bool]:
-    """The same rules as the hub's `recipients`, for an admin of `admin_salon` or a customer."""
+    """The same rules as the hub's `recipients`, for an admin of `admin_salon` or a customer
+    (the ids as values, or as bound parameters to give at execution)."""
     n = Notification
     if role == "admin":
         return and_(
@@ -165,37 +176,83 @@ async def notifications_after(
     return (await session.scalars(query.order_by(Notification.id).limit(limit))).all()
 
 
+# A notification's public fields, in NotificationPublic's order: a row of these is the
+# public JSON's object (app/services/notification_reads.py), with no ORM entity between.
+PUBLIC_FIELDS = tuple(NotificationPublic.model_fields)
+PUBLIC_COLUMNS = tuple(NOTIFICATIONS.c[name] for name in PUBLIC_FIELDS)
+
+
+Query = tuple[Select[Any], dict[str, Any]]  # a statement and the values to run it with
+
+
+def list_query(principal: Principal, options: ListOptions) -> Query:
+    """The principal's newest notifications (PUBLIC_COLUMNS), newest first."""
+    filter, before_id, salon_id = options.filter, options.before_id, options.salon_id
+    types, min_rank = (None, 0) if filter is None else (filter.types, filter.min_rank)
+    shape = (*_shape(principal), salon_id is not None, before_id is not None, options.unread_only)
+    values = _values(principal) | {"salon_filter": salon_id, "before_id": before_id}
+    values["row_limit"] = options.limit
+    return _list_statement(*shape, types, min_rank), values
+
+
+def unread_query(principal: Principal) -> Query:
+    """How many of the principal's notifications are unread (one row, one column)."""
+    return _count_statement(*_shape(principal)), _values(principal)
+
+
+# The reads' statements are built once per shape (which options are given, a filter's
+# values), the principal's and the request's values left as bound parameters: no
+# statement building per request, and SQLAlchemy's compiled cache finds each shape.
+@lru_cache(maxsize=256)  # a client's filter is its own choice: the shapes are bounded
+def _list_statement(
+    role: str,
+    in_salon: bool,
+    salon_filter: bool,
+    before: bool,
+    unread_only: bool,
+    types: frozenset[str] | None,
+    min_rank: int,
+) -> Select[Any]:
+    query = select(*PUBLIC_COLUMNS).where(_routed(role, in_salon, salon_filter))
+    query = query.where(*matching(types, min_rank))
+    if before:
+        query = query.where(NOTIFICATIONS.c.id < bindparam("before_id"))
+    if unread_only:
+        query = query.where(NOTIFICATIONS.c.is_read.is_(False))
+    return query.order_by(NOTIFICATIONS.c.id.desc()).limit(bindparam("row_limit", type_=Integer))
+
+
+@lru_cache(maxsize=8)
+def _count_statement(role: str, in_salon: bool) -> Select[Any]:
+    return (
+        select(func.count())
+        .select_from(NOTIFICATIONS)
+        .where(_routed(role, in_salon, False), NOTIFICATIONS.c.is_read.is_(False))
+    )
+
+
+def _routed(role: str, in_salon: bool, salon_filter: bool) -> ColumnElement[bool]:
+    """`routed_to`, with the principal's ids as the parameters `user_id`, `admin_salon` and
+    `salon_filter` (an admin of no salon keeps None: `IS NULL`, as visible_to has it)."""
+    return routed_to(
+        role,
+        bindparam("user_id"),
+        bindparam("admin_salon") if in_salon else None,
+        bindparam("salon_filter") if salon_filter else None,
+    )
+
+
+def _shape(principal: Principal) -> tuple[str, bool]:
+    return principal.role, principal.salon_id is not None
+
+
+def _values(principal: Principal) -> dict[str, Any]:
+    return {"user_id": principal.user_id, "admin_salon": principal.salon_id}
+
+
 class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def list_for(
-        self,
-        principal: Principal,
-        *,
-        limit: int,
-        before_id: int | None = None,
-        unread_only: bool = False,
-        salon_id: int | None = None,
-        filter: NotificationFilter | None = None,
-    ) -> Sequence[Notification]:
-        query = select(Notification).where(visible_to(principal, salon_id))
-        if filter is not None:
-            query = query.where(*matching(filter.types, filter.min_rank))
-        if before_id is not None:
-            query = query.where(Notification.id < before_id)
-        if unread_only:
-            query = query.where(Notification.is_read.is_(False))
-        query = query.order_by(Notification.id.desc()).limit(limit)
-        return (await self.session.scalars(query)).all()
-
-    async def count_unread(self, principal: Principal) -> int:
-        query = (
-            select(func.count())
-            .select_from(Notification)
-            .where(visible_to(principal), Notification.is_read.is_(False))
-        )
-        return int(await self.session.scalar(query) or 0)
 
     async def get_for(self, principal: Principal, notification_id: int) -> Notification | None:
         query = select(Notification).where(

@@ -11,6 +11,7 @@ from app.api.deps import (
     FilterDep,
     IdPath,
     NotificationCreatorDep,
+    NotificationReadsDep,
     NotificationServiceDep,
     RuntimeDep,
     StreamOptionsDep,
@@ -22,6 +23,7 @@ from app.api.transports.websocket import serve_websocket
 from app.schemas.common import MAX_ID
 from app.schemas.notification import (
     Acknowledgement,
+    ListOptions,
     NotificationBatchCreate,
     NotificationBatchPublic,
     NotificationCreate,
@@ -31,6 +33,7 @@ from app.schemas.notification import (
     Updated,
 )
 from app.services import policy
+from app.services.notification_reads import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.services.stored import batch_json
 from app.streams.shared import StreamRequest, Streams
 
@@ -72,29 +75,25 @@ async def create_batch(
     return Response(batch_json(stored), status_code=201, media_type="application/json")
 
 
+# The reads answer with JSON written straight from the rows (app/services/notification_reads.py),
+# the same bytes as the fast read layer's (app/api/fast_reads.py) for the same request.
 @router.get("", response_model=list[NotificationPublic])
 async def list_notifications(
     principal: CurrentPrincipal,
-    service: NotificationServiceDep,
+    reads: NotificationReadsDep,
     filter: FilterDep,
     unread_only: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
     before_id: OptionalId = None,
     salon_id: OptionalId = None,
-) -> object:
-    return await service.list_for(
-        principal,
-        limit=limit,
-        before_id=before_id,
-        unread_only=unread_only,
-        salon_id=salon_id,
-        filter=filter,
-    )
+) -> Response:
+    options = ListOptions(limit, before_id, unread_only, salon_id, filter)
+    return Response(await reads.list_json(principal, options), media_type="application/json")
 
 
 @router.get("/unread-count", response_model=UnreadCount)
-async def unread_count(principal: CurrentPrincipal, service: NotificationServiceDep) -> UnreadCount:
-    return UnreadCount(unread=await service.unread_count(principal))
+async def unread_count(principal: CurrentPrincipal, reads: NotificationReadsDep) -> Response:
+    return Response(await reads.unread_json(principal), media_type="application/json")
 
 
 @router.post("/read-all", response_model=Updated)
