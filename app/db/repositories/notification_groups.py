@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.repositories.notifications import COLUMNS, NOTIFICATIONS, insert_locked_sql
@@ -60,13 +61,21 @@ class PostgresGroupInsert:
         columns = [list(values) for values in zip(*rows, strict=True)]
         columns[EXTRA_DATA] = [json.dumps(value) for value in columns[EXTRA_DATA]]
         async with self.engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
             try:
-                records = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
-                    PG_INSERT_LOCKED, lock, created_at, *columns
-                )
+                records = await driver.fetch(PG_INSERT_LOCKED, lock, created_at, *columns)
+            except asyncpg.PostgresError:
+                raise  # the server's refusal: the connection is as good as before
+            except Exception:
+                # Lost, or in an unknown state (a database restart?): so are its siblings,
+                # likely. Replace the pool, as SQLAlchemy does on a disconnect, so that one
+                # request fails, not one per pooled connection.
+                await connection.invalidate()
+                await self.engine.dispose(close=False)
+                raise
             except BaseException:
-                await connection.invalidate()  # in an unknown state: the pool opens another
+                await connection.invalidate()  # cancelled mid-statement: the pool opens another
                 raise
         return sorted(record[0] for record in records)
 
