@@ -140,7 +140,9 @@ async def started(
         stack.push_async_callback(push.stop)
         await ensure_first_superadmin(session_factory, settings)
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, metrics)
-        creator = NotificationCreator(NotificationWriter(session_factory, publisher))
+        writer = NotificationWriter(session_factory, publisher)
+        stack.push_async_callback(writer.stop)  # its SQLite thread, after in-flight requests
+        creator = NotificationCreator(writer)
         revocations = Revocations(
             session_factory,
             broker,

@@ -16,13 +16,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api import credentials
 from app.api.errors import error_response, internal_error_response
-from app.api.fast_layer import FastLayer, unsure_of_caller
+from app.api.fast_layer import FastLayer, bearer_of, send_json, unsure_of_caller
 from app.core.metrics import Metrics
 from app.runtime import runtime_of
 from app.schemas.notification import NotificationBatchCreate, NotificationCreate
@@ -57,7 +55,7 @@ class FastCreates(FastLayer):
     ) -> None:
         runtime = runtime_of(self.app)
         headers = dict(scope["headers"])
-        bearer = credentials.bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
+        bearer = bearer_of(headers)
         if bearer is None:
             await self._decline("no_bearer", scope, receive, send)
             return
@@ -65,9 +63,8 @@ class FastCreates(FastLayer):
         if decline is not None:
             await self._decline(decline, scope, receive, send)
             return
-        try:
-            body = await Request(scope, receive).body()
-        except ClientDisconnect:
+        body = await _body(receive)
+        if body is None:
             return  # the client left
         try:
             principal = credentials.from_bearer(bearer, runtime.settings, runtime.revocations)
@@ -76,7 +73,6 @@ class FastCreates(FastLayer):
             await self._decline("unsure", scope, _replaying(body, receive), send)
             return
         creator = runtime.creator
-        response: Response
         try:
             if isinstance(data, NotificationBatchCreate):
                 content = batch_json(await creator.create_batch(principal, data.notifications))
@@ -84,18 +80,29 @@ class FastCreates(FastLayer):
                 assert isinstance(data, NotificationCreate)
                 content = (await creator.create(principal, data)).public_json()
         except DomainError as exc:  # refused by policy or routing: nothing was stored
-            response = error_response(scope, exc, runtime.metrics)
+            await error_response(scope, exc, runtime.metrics)(scope, receive, send)
+            return
         except Exception:
             # The app's own answer to a bug or an outage (a database error): JSON, then
             # raised on for the server to log, as the app's error middleware does.
             await internal_error_response()(scope, receive, send)
             raise
-        else:
-            response = Response(content, status_code=201, media_type="application/json")
-        await response(scope, receive, send)
+        await send_json(send, 201, content)
 
     def declines(self, metrics: Metrics) -> Counter:
         return metrics.fast_create_declines
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The request's body, or None if the client left before sending it all."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _unsure_of(headers: dict[bytes, bytes], max_bytes: int) -> str | None:

@@ -50,3 +50,14 @@ def unsure_of_caller(headers: Headers) -> str | None:
     """Why a request is left to the app for who sent it, if it is: a browser's Origin (CORS
     is the app's middleware's)."""
     return "origin" if b"origin" in headers else None
+
+
+_JSON = (b"content-type", b"application/json")
+
+
+async def send_json(send: Send, status: int, content: bytes) -> None:
+    """JSON as Starlette's Response(content, status, media_type="application/json") sends
+    it, the same head, without building one (its header building was ~5 % of a POST)."""
+    length = (b"content-length", str(len(content)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [length, _JSON]})
+    await send({"type": "http.response.body", "body": content})

@@ -16,12 +16,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from prometheus_client import Counter
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import credentials
 from app.api.errors import internal_error_response
-from app.api.fast_layer import FastLayer, Headers, bearer_of, unsure_of_caller
+from app.api.fast_layer import FastLayer, Headers, bearer_of, send_json, unsure_of_caller
 from app.api.stream_request import make_filter
 from app.core.metrics import Metrics
 from app.schemas.common import MAX_ID
@@ -82,7 +81,7 @@ class FastReads(FastLayer):
             # The app's own answer to a bug or an outage, then raised on for the server to log.
             await internal_error_response()(scope, receive, send)
             raise
-        await Response(content, media_type="application/json")(scope, receive, send)
+        await send_json(send, 200, content)
 
 
 def _unsure_of(headers: Headers, bearer: str | None) -> str | None:

@@ -142,6 +142,7 @@ class RedisBroker:
                     async with asyncio.timeout(COMMAND_TIMEOUT):
                         await subscription.subscribe(channels)
                 self._subscribed.set()
+                self._down_until = 0.0  # Redis answers again: publishing may wait on it
                 attempt = 0
                 why = await subscription.watch(self._health_check_interval, COMMAND_TIMEOUT)
             except (RedisError, OSError, TimeoutError, BrokerError) as exc:

@@ -17,18 +17,20 @@ POOL_SIZE, MAX_OVERFLOW = 25, 10
 # checkout, busy or not: on asyncpg three round trips (BEGIN, the ping, ROLLBACK), which
 # were most of a single notification's database time.
 PING_AFTER_IDLE_SECONDS = 5.0
+# Seconds an SQLite connection waits for another's write lock before giving up.
+SQLITE_BUSY_TIMEOUT = 30
 
 
 def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             database_url,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
             hide_parameters=True,
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # hide_parameters: a database error's log line must not carry emails or password hashes.
     engine = create_async_engine(
@@ -53,7 +55,8 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise exc.DisconnectionError(str(error)) from error
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Every SQLite connection's settings: the pool's and the notification writer's."""
     # WAL lets readers go on while one writer commits; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

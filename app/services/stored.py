@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.schemas.notification import NotificationPublic
+from app.schemas.notification import NotificationCreate, NotificationPublic
 
 
 @dataclass(slots=True, eq=False)
@@ -29,6 +29,24 @@ class StoredNotification:
     is_read: bool = False
     delivered_at: datetime | None = None
     _json: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def created(cls, item: NotificationCreate, created_at: datetime) -> StoredNotification:
+        """A validated create body as the writer stores it, before its id is known."""
+        return cls(
+            0,
+            item.notification_type,
+            item.title,
+            item.message,
+            item.recipient_type,
+            item.recipient_id,
+            item.salon_id,
+            item.entity_type,
+            item.entity_id,
+            item.extra_data,
+            item.priority,
+            created_at,
+        )
 
     def public_json(self) -> bytes:
         """NotificationPublic as JSON, computed on first use."""

@@ -8,6 +8,8 @@ arrive while a transaction is in flight are not queued one by one behind it: the
 holder of the lock writes all of them in one transaction (group commit), with one
 INSERT ... RETURNING id for the whole group (no ORM unit of work). A caller whose own
 rows go with its notifications (appointments) joins the same path with its transaction.
+A group of its own skips the ORM session: the backend's GroupInsert (one thread hop on
+SQLite, one round trip on PostgreSQL) writes and commits it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.repositories.notifications import insert_notifications, lock_notification_writes
+from app.db.repositories.notification_groups import group_insert_for
+from app.db.repositories.notifications import (
+    COLUMNS,
+    insert_notifications,
+    lock_notification_writes,
+)
 from app.schemas.notification import NotificationCreate
 from app.services.publishing import NotificationPublisher
 from app.services.stored import StoredNotification
@@ -30,6 +38,7 @@ NOTIFICATION_WRITE_LOCK = 0x5A10_0001
 # Notifications in one grouped transaction: as many as one batch request, since a group's
 # rows are built and read back without a pause, and the event loop must not wait long.
 MAX_GROUP = 500
+_ROW = attrgetter(*COLUMNS)  # a notification's values as the inserts bind them
 
 
 @dataclass(eq=False)
@@ -48,6 +57,7 @@ class NotificationWriter:
     ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
+        self.group_insert = group_insert_for(session_factory.kw["bind"])
         self._lock = asyncio.Lock()
         self._waiting: deque[_Request] = deque()
         self._published = asyncio.Event()  # the last group committed has been published
@@ -64,8 +74,7 @@ class NotificationWriter:
             while not request.taken:  # nobody wrote ours while we waited: write what waits
                 group = self._take_group()
                 try:
-                    async with self.session_factory() as session:
-                        stored = await self._write(session, [i for r in group for i in r.items])
+                    stored = await self._write_group([i for r in group for i in r.items])
                 except BaseException as exc:
                     for r in group:
                         r.done.set_exception(exc)
@@ -102,7 +111,7 @@ class NotificationWriter:
             try:
                 await lock_notification_writes(session, NOTIFICATION_WRITE_LOCK)
                 yield outbox
-                stored = await self._write(session, outbox, joined=True)
+                stored = await self._write(session, outbox)
             except BaseException:
                 await session.rollback()
                 raise
@@ -143,10 +152,31 @@ class NotificationWriter:
             size += len(request.items)
         return group
 
-    async def _write(
-        self, session: AsyncSession, items: list[NotificationCreate], *, joined: bool = False
-    ) -> list[StoredNotification]:
+    async def stop(self) -> None:
+        """Let go of the group insert's thread or connection (the engine's are the pool's)."""
+        await self.group_insert.close()
+
+    async def _write_group(self, items: list[NotificationCreate]) -> list[StoredNotification]:
         now = utcnow()  # one transaction, one creation time
-        rows = [{**item.model_dump(), "created_at": now, "is_read": False} for item in items]
-        ids = await insert_notifications(session, rows, NOTIFICATION_WRITE_LOCK, joined=joined)
-        return [StoredNotification(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
+        stored = [StoredNotification.created(item, now) for item in items]
+        ids = await self.group_insert.insert(
+            [_ROW(n) for n in stored], now, NOTIFICATION_WRITE_LOCK
+        )
+        for notification, id_ in zip(stored, ids, strict=True):
+            notification.id = id_
+        return stored
+
+    async def _write(
+        self, session: AsyncSession, items: list[NotificationCreate]
+    ) -> list[StoredNotification]:
+        """In the caller's transaction (joining)."""
+        now = utcnow()
+        stored = [StoredNotification.created(item, now) for item in items]
+        rows = [
+            {**dict(zip(COLUMNS, _ROW(n), strict=True)), "created_at": now, "is_read": False}
+            for n in stored
+        ]
+        ids = await insert_notifications(session, rows, NOTIFICATION_WRITE_LOCK)
+        for notification, id_ in zip(stored, ids, strict=True):
+            notification.id = id_
+        return stored

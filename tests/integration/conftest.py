@@ -37,7 +37,9 @@ def heard() -> list[bytes]:
 @pytest.fixture
 async def writer(
     sessions: async_sessionmaker[AsyncSession], heard: list[bytes]
-) -> NotificationWriter:
+) -> AsyncIterator[NotificationWriter]:
     broker = MemoryBroker()
     await broker.subscribe("n", heard.append)
-    return NotificationWriter(sessions, NotificationPublisher(broker, "n", Metrics()))
+    writer = NotificationWriter(sessions, NotificationPublisher(broker, "n", Metrics()))
+    yield writer
+    await writer.stop()

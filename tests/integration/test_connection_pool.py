@@ -15,8 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import session as db_session
-from app.db.session import create_engine
-from tests.utils.db import fresh_database_url, postgres_admin_url
+from app.db.base import utcnow
+from app.db.repositories.notification_groups import PostgresGroupInsert
+from app.db.session import create_engine, create_session_factory
+from app.services.writer import NOTIFICATION_WRITE_LOCK
+from tests.utils.db import fresh_database_url, migrated_engine, postgres_admin_url
+from tests.utils.rows import add_salon
 
 
 @pytest.fixture
@@ -64,3 +68,25 @@ async def test_a_connection_in_steady_use_is_not_checked_each_time(engine, monke
     with pytest.raises(DBAPIError):  # "connection is closed", or asyncpg's state error
         await backend_pid(engine)
     await backend_pid(engine)
+
+
+async def test_after_a_restart_one_notification_write_fails_not_one_per_connection(
+    tmp_path, monkeypatch
+):
+    """The writer's group insert sends its statement through asyncpg itself; a connection
+    found dead there replaces the whole pool (as SQLAlchemy's own disconnect handling
+    does), so the next write gets a fresh connection, not the next dead one."""
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 60)  # busy: never pinged
+    async with migrated_engine("postgres", tmp_path) as engine:
+        salon = await add_salon(create_session_factory(engine))
+        async with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+            for connection in (a, b, c):  # three connections in the pool
+                await connection.execute(text("SELECT 1"))
+        insert = PostgresGroupInsert(engine)
+        row = ("t", "title", "m", "salon", None, salon, None, None, "normal", None)
+        await terminate(engine)
+        with pytest.raises(Exception) as lost:
+            await insert.insert([row], utcnow(), NOTIFICATION_WRITE_LOCK)
+        assert not isinstance(lost.value, asyncpg.PostgresError), lost.value  # not the server's
+        [stored] = await insert.insert([row], utcnow(), NOTIFICATION_WRITE_LOCK)
+        assert stored > 0

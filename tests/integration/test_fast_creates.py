@@ -42,6 +42,7 @@ async def _both_ways(api, path: str, body: bytes, token: str) -> tuple[Any, Any]
 def _same_answer(fast, slow) -> None:
     assert fast.status_code == slow.status_code, (fast.text, slow.text)
     assert fast.headers["content-type"] == slow.headers["content-type"]
+    assert sorted(fast.headers.keys()) == sorted(slow.headers.keys())  # the same head
     assert fast.headers.get("www-authenticate") == slow.headers.get("www-authenticate")
     fast_json, slow_json = fast.json(), slow.json()
     if fast.status_code == 201:  # two notifications: same shape, different ids

@@ -215,3 +215,51 @@ async def test_a_write_waits_for_another_writers_commit(backend, sessions, write
     async with asyncio.timeout(10):
         [stored] = await create
     assert await read_back(sessions, [stored.id]) == {stored.id: stored.public_json()}
+
+
+async def stored_titles(sessions) -> list[str]:
+    async with sessions() as session:
+        return list(await session.scalars(select(Notification.title).order_by(Notification.id)))
+
+
+async def test_a_group_the_database_refuses_commits_nothing_and_fails_every_request(
+    sessions, writer, heard
+):
+    """One row refused (a salon that doesn't exist: the routing checks, above the writer,
+    are skipped here) fails its whole group: no row of it is committed or published, not
+    even those inserted before it in the same transaction (a group of 700 rows takes two
+    INSERT statements on SQLite, the refused row is in the second), every request of the
+    group gets the error, and the next group is written as usual."""
+    salon = await add_salon(sessions)
+    missing = salon + 1000
+
+    def rows(prefix: str, count: int) -> list[NotificationCreate]:
+        return [
+            salon_notification(salon, n).model_copy(update={"title": prefix}) for n in range(count)
+        ]
+
+    refused = rows("refused", 250)
+    refused[-1] = refused[-1].model_copy(update={"salon_id": missing})
+    first, *grouped = await asyncio.gather(
+        writer.create(rows("first", 3)),  # a group of its own: the lock was free
+        writer.create(rows("grouped", 200)),  # these three: one group, one transaction
+        writer.create(refused),
+        writer.create(rows("grouped", 1)),
+        return_exceptions=True,
+    )
+    assert [n.title for n in first] == ["first"] * 3  # type: ignore[union-attr]
+    assert all(isinstance(error, Exception) for error in grouped), grouped
+    assert grouped[0] is grouped[1] is grouped[2]  # the group's one error
+
+    big = rows("big", 700)
+    big[600] = big[600].model_copy(update={"salon_id": missing})
+    with pytest.raises(Exception) as refused_big:
+        await writer.create(big)
+    assert refused_big.type is type(grouped[0])
+
+    [after] = await writer.create(rows("after", 1))
+    assert await stored_titles(sessions) == ["first"] * 3 + ["after"]
+    assert [decode_envelope(message)[0].id for message in heard] == [
+        n.id
+        for n in [*first, after]  # type: ignore[union-attr]
+    ]

@@ -24,6 +24,11 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 
 
 @pytest.fixture
-def quiet_writer(sessions: async_sessionmaker[AsyncSession]) -> NotificationWriter:
+async def quiet_writer(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[NotificationWriter]:
     """Stores notifications; publishes on a channel nobody hears (the test plays the bus)."""
-    return NotificationWriter(sessions, NotificationPublisher(MemoryBroker(), "unheard", Metrics()))
+    publisher = NotificationPublisher(MemoryBroker(), "unheard", Metrics())
+    writer = NotificationWriter(sessions, publisher)
+    yield writer
+    await writer.stop()

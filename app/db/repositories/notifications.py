@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
@@ -80,44 +80,44 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 # because the transaction holds SQLite's one write lock and rows are numbered in the order
 # they are inserted (AUTOINCREMENT: always above every id ever used).
 INSERT_UNORDERED = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 async def insert_notifications(
-    session: AsyncSession, rows: list[dict[str, Any]], lock: int, *, joined: bool = False
+    session: AsyncSession, rows: list[dict[str, Any]], lock: int
 ) -> list[int]:
-    """Insert `rows` (every column but the id; `created_at` the same in all) and commit,
-    holding the write lock (PostgreSQL: the advisory `lock`; SQLite: its only one) until the
-    commit; their new ids, in the order of `rows`. In a transaction of their own, or, when
-    `joined`, in the session's (its own changes committed with them)."""
-    if session.get_bind().dialect.name == "postgresql":
-        if not joined:
-            connection = await session.connection(execution_options=AUTOCOMMIT)
-            return await _insert_locked(connection, lock, rows)
-        ids = await _insert_locked(await session.connection(), lock, rows) if rows else []
+    """Insert `rows` (every column but the id; `created_at` the same in all) in the
+    session's transaction and commit it with its own changes, holding the write lock
+    (PostgreSQL: the advisory `lock`; SQLite: its only one) until the commit; their new
+    ids, in the order of `rows`. (A group of its own: notification_groups.py.)"""
+    if not rows:
+        ids: list[int] = []
+    elif session.get_bind().dialect.name == "postgresql":
+        ids = await _insert_locked(await session.connection(), lock, rows)
     else:
         connection = await session.connection()
-        ids = sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars()) if rows else []
+        ids = sorted((await connection.execute(INSERT_UNORDERED, rows)).scalars())
     await session.commit()
     return ids
 
 
-_WRITE_LOCK = "SELECT pg_advisory_xact_lock(:lock)"
+def _write_lock(lock: str) -> str:
+    return f"SELECT pg_advisory_xact_lock({lock})"
 
 
 async def lock_notification_writes(session: AsyncSession, lock: int) -> None:
     """PostgreSQL: take the write lock in the session's transaction now, before its other
     writes (held to its end; `insert_notifications` taking it again only stacks it)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(_WRITE_LOCK), {"lock": lock})
+        await session.execute(text(_write_lock(":lock")), {"lock": lock})
 
 
 # PostgreSQL: the write lock, the rows and their ids in one statement, run as its own
-# transaction (autocommit): one round trip instead of four (BEGIN, lock, INSERT, COMMIT).
+# transaction (autocommit, notification_groups.py) or in the caller's: one round trip
+# instead of four (BEGIN, lock, INSERT, COMMIT).
 # The lock is taken before the first id is drawn (every row joins its one row), held to the
 # commit; the rows come as one array per column (one prepared statement for any group
 # size), are inserted in their order, so the ids, sorted, are in the order of `rows`.
-_COLUMNS = {
+COLUMNS = {
     "notification_type": "VARCHAR",
     "title": "VARCHAR",
     "message": "TEXT",
@@ -129,22 +129,32 @@ _COLUMNS = {
     "priority": "VARCHAR",
     "extra_data": "TEXT",  # JSON text, cast below
 }
-INSERT_LOCKED = text(
-    f"WITH write_lock AS MATERIALIZED ({_WRITE_LOCK}) "
-    f"INSERT INTO notifications ({', '.join(_COLUMNS)}, is_read, created_at) "
-    f"SELECT {', '.join(f'r.{name}' for name in _COLUMNS if name != 'extra_data')}, "
-    "CAST(r.extra_data AS JSON), false, :created_at "
-    "FROM write_lock, unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
-    + f") WITH ORDINALITY AS r({', '.join(_COLUMNS)}, ordinal) "
-    "ORDER BY r.ordinal RETURNING id"
-).bindparams(bindparam("created_at", type_=UTCDateTime))
+
+
+def insert_locked_sql(lock: str, created_at: str, column: Callable[[str], str]) -> str:
+    """The statement, its parameters as the driver spells them (SQLAlchemy's `:name`,
+    asyncpg's `$n`): one definition for the session's path and the raw driver's."""
+    return (
+        f"WITH write_lock AS MATERIALIZED ({_write_lock(lock)}) "
+        f"INSERT INTO notifications ({', '.join(COLUMNS)}, is_read, created_at) "
+        f"SELECT {', '.join(f'r.{name}' for name in COLUMNS if name != 'extra_data')}, "
+        f"CAST(r.extra_data AS JSON), false, {created_at} "
+        "FROM write_lock, unnest("
+        + ", ".join(f"CAST({column(name)} AS {kind}[])" for name, kind in COLUMNS.items())
+        + f") WITH ORDINALITY AS r({', '.join(COLUMNS)}, ordinal) "
+        "ORDER BY r.ordinal RETURNING id"
+    )
+
+
+INSERT_LOCKED = text(insert_locked_sql(":lock", ":created_at", lambda name: f":{name}")).bindparams(
+    bindparam("created_at", type_=UTCDateTime)
+)
 
 
 async def _insert_locked(
     connection: AsyncConnection, lock: int, rows: list[dict[str, Any]]
 ) -> list[int]:
-    columns: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
+    columns: dict[str, Any] = {name: [row[name] for row in rows] for name in COLUMNS}
     columns["extra_data"] = [json.dumps(row["extra_data"]) for row in rows]
     result = await connection.execute(
         INSERT_LOCKED, {"lock": lock, "created_at": rows[0]["created_at"], **columns}
