@@ -17,6 +17,7 @@ import pytest
 
 from tests.utils.db import BACKENDS, fresh_database_url
 from tests.utils.factories import Api
+from tests.utils.redis_server import RedisServer
 from tests.utils.server import ServerProcess, fresh_server, server_env
 
 
@@ -97,3 +98,13 @@ async def api(client: httpx.AsyncClient, server: ServerProcess) -> Api:
     api = Api(client, server)
     await api.ensure_superadmin()
     return api
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, to kill, freeze or restart (the machine's is shared)."""
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        yield redis
+    finally:
+        redis.stop()

@@ -6,22 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from app.broker.redis import RedisBroker
-from tests.utils.redis_server import REDIS_URL, RedisServer
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis").start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
+from tests.utils.redis_server import REDIS_URL
 
 
 async def test_a_burst_of_thousands_arrives_whole_and_in_order():

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.utils.cluster import (
     CUSTOMER_STREAM,
@@ -34,15 +31,6 @@ ADMIN_STREAM = f"{API}/notifications/stream"
 
 # Slow enough that a notification arriving well before it came over the bus.
 CATCH_UP_INTERVAL = 2.0
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis").start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
 
 
 async def readiness(api: Api, timeout: float = 2.0) -> tuple[int, dict[str, object], float]:
