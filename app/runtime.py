@@ -114,7 +114,7 @@ async def started(
         await hub.start()
         stack.push_async_callback(hub.stop)
         sequencer = DeliverySequencer(
-            hub, broker, NOTIFICATIONS_CHANNEL, session_factory, settings.catch_up_interval
+            hub, broker, NOTIFICATIONS_CHANNEL, session_factory, reads, settings.catch_up_interval
         )
         await sequencer.start()
         stack.push_async_callback(sequencer.stop)

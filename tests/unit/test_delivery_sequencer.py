@@ -13,6 +13,7 @@ import pytest
 from app.broker.memory import MemoryBroker
 from app.core.connection import Connection, Subscription
 from app.core.hub import Hub
+from app.db.reads import Reads
 from app.services.delivery import GAP_GRACE, DeliverySequencer
 from app.services.publishing import envelope_of
 from app.services.stored import StoredNotification
@@ -33,10 +34,12 @@ async def hub() -> AsyncIterator[Hub]:
 @pytest.fixture
 async def sequencer(hub, sessions) -> AsyncIterator[DeliverySequencer]:
     # No periodic catch-up during the test: only what the bus brings starts a fill.
-    sequencer = DeliverySequencer(hub, MemoryBroker(), CHANNEL, sessions, poll_interval=3600)
+    reads = Reads(sessions.kw["bind"])
+    sequencer = DeliverySequencer(hub, MemoryBroker(), CHANNEL, sessions, reads, poll_interval=3600)
     await sequencer.start()
     yield sequencer
     await sequencer.stop()
+    await reads.stop()
 
 
 async def store(writer: NotificationWriter, customer: int, count: int) -> list[StoredNotification]:
@@ -117,3 +120,20 @@ async def test_a_gap_the_bus_closes_within_the_grace_reads_nothing_from_the_data
         await asyncio.sleep(GAP_GRACE * 3)  # past the grace: had a read been due, it ran
         assert caught_up(hub) == 0
         assert not conn.take_nowait()  # and nothing came twice
+
+
+async def test_what_the_bus_never_brought_comes_with_the_next_poll(hub, sessions, quiet_writer):
+    """A silent bus (a publisher that crashed after its commit): the periodic look at the
+    newest id finds it past the cursor and the stream gets it from the database."""
+    reads = Reads(sessions.kw["bind"])
+    sequencer = DeliverySequencer(hub, MemoryBroker(), CHANNEL, sessions, reads, poll_interval=0.05)
+    await sequencer.start()
+    try:
+        customer = await add_account(sessions, "customer", None)
+        with hub.connect(Subscription("customer", customer)) as conn:
+            stored = await store(quiet_writer, customer, 2)  # published where nobody hears
+            assert await received_ids(conn, 2) == [n.id for n in stored]
+            assert caught_up(hub) == 2
+    finally:
+        await sequencer.stop()
+        await reads.stop()
