@@ -145,6 +145,7 @@ async def started(
         creator = NotificationCreator(writer)
         revocations = Revocations(
             session_factory,
+            reads,
             broker,
             REVOCATIONS_CHANNEL,
             settings.catch_up_interval,

@@ -25,7 +25,8 @@ from app.broker import Broker
 from app.core.security import Principal
 from app.core.tasks import cancel_and_wait
 from app.db.models import Revocation
-from app.db.repositories.revocations import add_revocation, revocations_after
+from app.db.reads import Reads
+from app.db.repositories.revocations import REVOCATIONS_AFTER, add_revocation
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,14 @@ class Revocations:
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
+        reads: Reads,
         broker: Broker,
         channel: str,
         poll_interval: float,
         longest_credential: float,
     ) -> None:
         self.session_factory = session_factory
+        self.reads = reads  # the poll: no session (SQLite: one thread hop)
         self.broker = broker
         self.channel = channel
         self.poll_interval = poll_interval
@@ -125,8 +128,8 @@ class Revocations:
 
     async def _read_new(self) -> None:
         now = time.time()
-        async with self.session_factory() as session:
-            rows = await revocations_after(session, max(0, self._cursor - LOOK_BACK), now)
+        after = max(0, self._cursor - LOOK_BACK)
+        rows = await self.reads.run(REVOCATIONS_AFTER, {"after": after, "now": now}, list)
         for row in rows:
             self._apply(row.user_id, row.sid, row.revoked_at, row.expires_at)
             self._cursor = max(self._cursor, row.id)

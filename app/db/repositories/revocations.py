@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy import Row, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Revocation
@@ -14,22 +12,18 @@ async def add_revocation(session: AsyncSession, revocation: Revocation) -> Revoc
     return revocation
 
 
-async def revocations_after(
-    session: AsyncSession, after_id: int, now: float
-) -> Sequence[Row[int, int, str | None, float, float | None]]:
-    """Rows past `after_id` whose credentials may still be unexpired at `now`, by id: their
-    columns, not ORM objects. Every instance reads these every second, up to LOOK_BACK rows
-    again each time: 150 rows took 3.0 ms of CPU as objects, 1.1 ms as rows."""
-    query = (
-        select(
-            Revocation.id,
-            Revocation.user_id,
-            Revocation.sid,
-            Revocation.revoked_at,
-            Revocation.expires_at,
-        )
-        .where(Revocation.id > after_id)
-        .where(or_(Revocation.expires_at.is_(None), Revocation.expires_at > now))
-        .order_by(Revocation.id)
+# Rows past `after` whose credentials may still be unexpired at `now`, by id: their columns,
+# not ORM objects. Every instance reads these every second, up to LOOK_BACK rows again each
+# time: 150 rows took 3.0 ms of CPU as objects, 1.1 ms as rows (through a session).
+REVOCATIONS_AFTER = (
+    select(
+        Revocation.id,
+        Revocation.user_id,
+        Revocation.sid,
+        Revocation.revoked_at,
+        Revocation.expires_at,
     )
-    return (await session.execute(query)).all()
+    .where(Revocation.id > bindparam("after"))
+    .where(or_(Revocation.expires_at.is_(None), Revocation.expires_at > bindparam("now")))
+    .order_by(Revocation.id)
+)
