@@ -142,7 +142,7 @@ async def started(
         publisher = NotificationPublisher(broker, NOTIFICATIONS_CHANNEL, metrics)
         writer = NotificationWriter(session_factory, publisher)
         stack.push_async_callback(writer.stop)  # its SQLite thread, after in-flight requests
-        creator = NotificationCreator(writer)
+        creator = NotificationCreator(writer, reads)
         revocations = Revocations(
             session_factory,
             reads,

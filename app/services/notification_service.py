@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.security import Principal
 from app.db.base import utcnow
 from app.db.models import Notification
+from app.db.reads import Reads
 from app.db.repositories.notifications import NotificationRepository
 from app.schemas.notification import NotificationCreate
 from app.services import policy
 from app.services.errors import NotFound, PermissionDenied
-from app.services.routing import RoutingCache, check_routing, within
+from app.services.routing import RoutingCache, check_routing, in_session, through, within
 from app.services.stored import StoredNotification
 from app.services.writer import NotificationWriter
 
@@ -25,9 +26,11 @@ class NotificationCreator:
     routing checks use the cache or a short session of their own, the writer its grouped
     transaction), and keeps what the routing checks found (`RoutingCache`)."""
 
-    def __init__(self, writer: NotificationWriter) -> None:
+    def __init__(self, writer: NotificationWriter, reads: Reads | None = None) -> None:
         self.writer = writer
         self.routing = RoutingCache()
+        # Unknown ids are looked up without a session when the runtime's Reads is given.
+        self._lookup = through(reads) if reads else in_session(writer.session_factory)
 
     async def send_notification(
         self,
@@ -91,8 +94,8 @@ class NotificationCreator:
         """Routing checks, from the cache or else on `session`, or a session of their own
         returned to the pool before waiting for the writer: a request holding a connection
         while queued could starve the writer."""
-        opener = self.writer.session_factory if session is None else within(session)
-        await check_routing(opener, items, batch=batch, cache=self.routing)
+        lookup = self._lookup if session is None else in_session(within(session))
+        await check_routing(lookup, items, batch=batch, cache=self.routing)
 
 
 class NotificationService:

@@ -8,13 +8,19 @@ process's `RoutingCache` need no query at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.repositories.accounts import Account, accounts_of, existing_salons
+from app.db.reads import Reads
+from app.db.repositories.accounts import (
+    ROUTING_FACTS,
+    Account,
+    routing_facts_of,
+    routing_values,
+)
 from app.schemas.notification import NotificationCreate
 from app.services.errors import InvalidRequest
 
@@ -44,7 +50,7 @@ class RoutingCache:
         self._next: _Round | None = None  # the ids the next query asks for
 
     async def fetch(
-        self, open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
+        self, lookup: Lookup, salon_ids: set[int], user_ids: set[int]
     ) -> tuple[set[int], dict[int, Account]]:
         """Which of these salons exist, and these users' accounts (remembered too)."""
         round_ = self._next
@@ -57,7 +63,7 @@ class RoutingCache:
                 if self._next is round_:
                     self._next = None  # who comes from now on waits for the next round
                 try:
-                    found = await _query(open_session, round_.salons, round_.users)
+                    found = await lookup(round_.salons, round_.users)
                 except BaseException as exc:
                     round_.found.set_exception(exc)
                     round_.found.exception()  # retrieved: nobody else may be waiting
@@ -89,6 +95,33 @@ class _Round:
 
 
 SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+# Which of some salons exist, and some users' accounts: from the database, one way or another.
+Lookup = Callable[[set[int], set[int]], Awaitable[tuple[set[int], dict[int, Account]]]]
+
+
+def through(reads: Reads) -> Lookup:
+    """The look-up on its own: no session (SQLite: one thread hop; PostgreSQL: autocommit)."""
+
+    async def lookup(
+        salon_ids: set[int], user_ids: set[int]
+    ) -> tuple[set[int], dict[int, Account]]:
+        return await reads.run(ROUTING_FACTS, routing_values(salon_ids, user_ids), routing_facts_of)
+
+    return lookup
+
+
+def in_session(open_session: SessionOpener) -> Lookup:
+    """The look-up in a session `open_session()` gives (a caller's transaction: see within)."""
+
+    async def lookup(
+        salon_ids: set[int], user_ids: set[int]
+    ) -> tuple[set[int], dict[int, Account]]:
+        async with open_session() as session:
+            connection = await session.connection()
+            result = await connection.execute(ROUTING_FACTS, routing_values(salon_ids, user_ids))
+            return routing_facts_of(result.all())
+
+    return lookup
 
 
 def within(session: AsyncSession) -> SessionOpener:
@@ -96,36 +129,22 @@ def within(session: AsyncSession) -> SessionOpener:
     return lambda: nullcontext(session)
 
 
-async def _query(
-    open_session: SessionOpener, salon_ids: set[int], user_ids: set[int]
-) -> tuple[set[int], dict[int, Account]]:
-    salons: set[int] = set()
-    users: dict[int, Account] = {}
-    async with open_session() as session:
-        connection = await session.connection()
-        if salon_ids:
-            salons = await existing_salons(connection, salon_ids)
-        if user_ids:
-            users = await accounts_of(connection, user_ids)
-    return salons, users
-
-
 async def check_routing(
-    open_session: SessionOpener,
+    lookup: Lookup,
     items: Sequence[NotificationCreate],
     *,
     batch: bool = False,
     cache: RoutingCache,
 ) -> None:
-    """Raise InvalidRequest for the first item that breaks the routing rules; a session is
-    opened (`open_session()`) only when something is not in `cache`."""
+    """Raise InvalidRequest for the first item that breaks the routing rules; the database
+    is asked (`lookup`) only for what is not in `cache`."""
     salon_ids = {item.salon_id for item in items if item.salon_id is not None}
     user_ids = {item.recipient_id for item in items if item.recipient_id is not None}
     salons = salon_ids & cache.salons
     users = {i: cache.users[i] for i in user_ids if i in cache.users}
     if len(salons) < len(salon_ids) or len(users) < len(user_ids):
         found_salons, found_users = await cache.fetch(
-            open_session, salon_ids - salons, user_ids - users.keys()
+            lookup, salon_ids - salons, user_ids - users.keys()
         )
         salons |= found_salons
         users.update(found_users)

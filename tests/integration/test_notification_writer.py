@@ -16,7 +16,7 @@ from app.db.models import Notification
 from app.schemas.notification import NotificationCreate, NotificationPublic
 from app.services.errors import InvalidRequest
 from app.services.publishing import notification_frame
-from app.services.routing import RoutingCache, check_routing
+from app.services.routing import RoutingCache, check_routing, in_session
 from app.services.writer import NOTIFICATION_WRITE_LOCK
 from tests.utils.rows import add_account, add_salon
 
@@ -50,9 +50,9 @@ async def test_known_salons_and_accounts_are_not_looked_up_again(sessions):
     salon = await add_salon(sessions)
     customer = await add_account(sessions, "customer", None)
     opener, cache = CountingOpener(sessions), RoutingCache()
-    await check_routing(opener, [to_customer(customer, salon)], cache=cache)
-    await check_routing(opener, [to_customer(customer, salon)], cache=cache)
-    await check_routing(opener, [to_customer(customer)], cache=cache)
+    await check_routing(in_session(opener), [to_customer(customer, salon)], cache=cache)
+    await check_routing(in_session(opener), [to_customer(customer, salon)], cache=cache)
+    await check_routing(in_session(opener), [to_customer(customer)], cache=cache)
     assert opener.opened == 1
 
 
@@ -62,15 +62,15 @@ async def test_a_refused_recipient_is_accepted_once_it_exists(sessions):
     salon = await add_salon(sessions)
     first = await add_account(sessions, "customer", None)
     opener, cache = CountingOpener(sessions), RoutingCache()
-    await check_routing(opener, [to_customer(first, salon)], cache=cache)
+    await check_routing(in_session(opener), [to_customer(first, salon)], cache=cache)
     with pytest.raises(InvalidRequest, match=f"no such recipient: customer {first + 1}"):
-        await check_routing(opener, [to_customer(first + 1, salon)], cache=cache)
+        await check_routing(in_session(opener), [to_customer(first + 1, salon)], cache=cache)
     with pytest.raises(InvalidRequest, match=f"salon {salon + 1} does not exist"):
-        await check_routing(opener, [to_customer(first, salon + 1)], cache=cache)
+        await check_routing(in_session(opener), [to_customer(first, salon + 1)], cache=cache)
     second = await add_account(sessions, "customer", None)
     new_salon = await add_salon(sessions)
     assert (second, new_salon) == (first + 1, salon + 1)
-    await check_routing(opener, [to_customer(second, new_salon)], cache=cache)
+    await check_routing(in_session(opener), [to_customer(second, new_salon)], cache=cache)
     assert opener.opened == 4
 
 
@@ -82,8 +82,11 @@ async def test_concurrent_lookups_share_queries(sessions):
     missing = customers[-1] + 1000
     opener, cache = CountingOpener(sessions), RoutingCache()
     results = await asyncio.gather(
-        *(check_routing(opener, [to_customer(c, salon)], cache=cache) for c in customers),
-        check_routing(opener, [to_customer(missing, salon)], cache=cache),
+        *(
+            check_routing(in_session(opener), [to_customer(c, salon)], cache=cache)
+            for c in customers
+        ),
+        check_routing(in_session(opener), [to_customer(missing, salon)], cache=cache),
         return_exceptions=True,
     )
     assert results[:-1] == [None] * 50
@@ -106,11 +109,15 @@ async def test_a_cached_account_still_has_to_fit_the_route(sessions):
         recipient_id=admin,
         salon_id=salon,
     )
-    await check_routing(sessions, [as_user], cache=cache)
+    await check_routing(in_session(sessions), [as_user], cache=cache)
     with pytest.raises(InvalidRequest, match=f"no such recipient: user {admin}"):
-        await check_routing(sessions, [as_user.model_copy(update={"salon_id": other})], cache=cache)
+        await check_routing(
+            in_session(sessions), [as_user.model_copy(update={"salon_id": other})], cache=cache
+        )
     with pytest.raises(InvalidRequest, match=r"notifications\[1\]: no such recipient: customer"):
-        await check_routing(sessions, [as_user, to_customer(admin, salon)], batch=True, cache=cache)
+        await check_routing(
+            in_session(sessions), [as_user, to_customer(admin, salon)], batch=True, cache=cache
+        )
 
 
 def salon_notification(salon_id: int, n: int, **extra: object) -> NotificationCreate:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Table, bindparam, exists, literal, null, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Salon, Service, User
 
@@ -12,18 +12,32 @@ Account = tuple[str, int | None]  # a user's (role, salon_id): what routing need
 SALONS, USERS = cast(Table, Salon.__table__), cast(Table, User.__table__)
 
 
-async def existing_salons(connection: AsyncConnection, salon_ids: Iterable[int]) -> set[int]:
-    """Which of these salons exist (Core: no ORM state for one column)."""
-    query = select(SALONS.c.id).where(SALONS.c.id.in_(salon_ids))
-    return set((await connection.execute(query)).scalars())
+# What the routing checks need, in one statement (one round trip; SQLite: one thread hop
+# through Reads): which of some salons exist, and some users' (role, salon_id).
+ROUTING_FACTS = union_all(
+    select(literal("salon"), SALONS.c.id, null(), null()).where(
+        SALONS.c.id.in_(bindparam("salons", expanding=True))
+    ),
+    select(literal("user"), USERS.c.id, USERS.c.role, USERS.c.salon_id).where(
+        USERS.c.id.in_(bindparam("users", expanding=True))
+    ),
+)
 
 
-async def accounts_of(connection: AsyncConnection, user_ids: Iterable[int]) -> dict[int, Account]:
-    """These users' (role, salon_id), for those that exist."""
-    query = select(USERS.c.id, USERS.c.role, USERS.c.salon_id).where(USERS.c.id.in_(user_ids))
-    return {
-        user_id: (role, salon_id) for user_id, role, salon_id in await connection.execute(query)
-    }
+def routing_values(salon_ids: Iterable[int], user_ids: Iterable[int]) -> dict[str, list[int]]:
+    return {"salons": sorted(salon_ids), "users": sorted(user_ids)}
+
+
+def routing_facts_of(rows: Sequence[Sequence[Any]]) -> tuple[set[int], dict[int, Account]]:
+    """ROUTING_FACTS' rows as the salons that exist and the users' accounts."""
+    salons: set[int] = set()
+    users: dict[int, Account] = {}
+    for kind, id_, role, salon_id in rows:
+        if kind == "salon":
+            salons.add(id_)
+        else:
+            users[id_] = (role, salon_id)
+    return salons, users
 
 
 class AccountRepository:
