@@ -109,9 +109,11 @@ class RedisBroker:
         try:  # subscribed when this returns, unless Redis is down: the listener then retries
             async with asyncio.timeout(COMMAND_TIMEOUT * 2):
                 await self._subscribed.wait()  # the listener's connection, all channels on it
-                assert self._subscription is not None
-                await self._subscription.subscribe([self.key(channel)])
-        except (BrokerError, TimeoutError, AssertionError) as exc:
+                subscription = self._subscription
+                if subscription is None:  # lost again: the listener's next one takes them all
+                    raise BrokerError("the subscription was lost")
+                await subscription.subscribe([self.key(channel)])
+        except (BrokerError, TimeoutError) as exc:
             logger.warning("redis subscribe to %s failed (%s); will retry", channel, exc)
 
     async def unsubscribe(self, channel: str, handler: Handler) -> None:

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Row, create_engine
+from sqlalchemy import Engine, Executable, Row, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.session import SQLITE_BUSY_TIMEOUT, sqlite_pragmas
 
 T = TypeVar("T")
 Finish = Callable[[Sequence[Row[Any]]], T]
@@ -35,10 +37,11 @@ class Reads:
             # A private in-memory database would be another database: those stay async.
             self._sqlite = create_engine(
                 engine.url.set(drivername="sqlite+pysqlite"),
-                connect_args={"timeout": 30, "check_same_thread": False},
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
                 pool_size=SQLITE_READ_THREADS,
                 hide_parameters=True,
             )
+            event.listen(self._sqlite, "connect", sqlite_pragmas)  # as every SQLite connection
             self._threads = ThreadPoolExecutor(SQLITE_READ_THREADS, "sqlite-reads")
 
     async def run(self, statement: Executable, values: Mapping[str, Any], finish: Finish[T]) -> T:

@@ -56,7 +56,8 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Every SQLite connection's settings: the pool's and the notification writer's."""
+    """Every SQLite connection's settings: the pool's, the notification writer's and the
+    read threads'."""
     # WAL lets readers go on while one writer commits; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
