@@ -1,4 +1,4 @@
-"""Assembly: the FastAPI app, wrapped in the fast read and create layers; its runtime
+"""Assembly: the FastAPI app behind the front door (app/api/front_door.py); its runtime
 (app/runtime.py) is started by the lifespan."""
 
 from __future__ import annotations
@@ -11,32 +11,33 @@ from starlette.types import ASGIApp
 
 from app.api.cors import install_cors
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
-from app.api.fast_creates import FastCreates
-from app.api.fast_reads import FastReads
+from app.api.front_door import ROUTES, FrontDoor
 from app.api.middleware import BodySizeLimit, RelativeRedirects
+from app.api.readers import document_bodies
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
 from app.api.web import mount_web
 from app.core.config import Settings, get_settings
-from app.core.connection import Kind
 from app.core.metrics import Metrics
 from app.runtime import started
 from app.schemas.notification import ExtraDataLimit
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The service as one ASGI app: FastAPI behind the fast create and read layers."""
-    app = create_fastapi_app(settings or get_settings())
-    return FastReads(FastCreates(app), app)
+    """The service as one ASGI app: FastAPI behind the front door (FRONT_DOOR=0: without)."""
+    settings = settings or get_settings()
+    app = create_fastapi_app(settings)
+    return FrontDoor(app) if settings.front_door else app
 
 
 def create_fastapi_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
+    metrics.front_door_routes(route.name for route in ROUTES)
     ExtraDataLimit.max_bytes = settings.max_extra_data_bytes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with started(settings, metrics, stream_paths(app)) as runtime:
+        async with started(settings, metrics) as runtime:
             app.state.runtime = runtime
             yield
 
@@ -55,12 +56,7 @@ def create_fastapi_app(settings: Settings) -> FastAPI:
     mount_web(app)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)
+    generate = app.openapi
+    # The bodies the readers parse are described from their models, not by FastAPI's.
+    app.openapi = lambda: app.openapi_schema or document_bodies(generate())  # type: ignore[method-assign]
     return app
-
-
-def stream_paths(app: FastAPI) -> dict[str, Kind]:
-    """The SSE routes' paths, as the router has them (the direct path serves them too)."""
-    return {
-        app.url_path_for("admin_stream"): "admin",
-        app.url_path_for("customer_stream"): "customer",
-    }

@@ -18,7 +18,6 @@ from starlette.applications import Starlette
 
 from app.broker import Broker, create_broker
 from app.core.config import Settings
-from app.core.connection import Kind
 from app.core.drain import DrainOnSignal
 from app.core.hub import Hub
 from app.core.loop_monitor import CollectorSchedule, LoopMonitor
@@ -61,7 +60,6 @@ class Runtime:
     operations: Operations  # the superadmin's overview of the deployment
     streams: Streams
     revocations: Revocations
-    stream_paths: dict[str, Kind]  # the stream routes' paths, for the direct path
     push: WebPush  # Web Push (app/push/): recipients whose streams didn't get it
     shutting_down: bool = False  # /readyz answers 503 from then on
 
@@ -87,9 +85,7 @@ def runtime_of(app: Starlette) -> Runtime:
 
 
 @asynccontextmanager
-async def started(
-    settings: Settings, metrics: Metrics, stream_paths: dict[str, Kind]
-) -> AsyncIterator[Runtime]:
+async def started(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
@@ -168,7 +164,6 @@ async def started(
             operations=operations,
             streams=streams,
             revocations=revocations,
-            stream_paths=stream_paths,
             push=push,
         )
         drain = DrainOnSignal(hub, settings.sse_drain_seconds, runtime.stop_being_ready)

@@ -12,24 +12,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
-from app.api.stream_request import read_direct_request
-from app.api.transports.direct import DirectTransport, response_head
+from app.api.errors import HeadTooLarge, internal_error_response, on_the_wire, refusal_answer
+from app.api.front_door import FrontDoor, unsure_of
+from app.api.incoming import Incoming
+from app.api.readers import REFUSALS
 from app.api.transports.sse import ABORT_EXTENSION
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
 from app.main import create_app
 from app.runtime import Runtime
-from app.services.errors import DomainError
-from app.streams.session import StreamSession
 
 logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers, in all
 DEFAULT_HEAD_TIMEOUT = 10.0  # HTTP_HEADER_TIMEOUT's default, before the app's runtime exists
-HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/json\r\nconnection: close\r\ncontent-length: 53\r\n\r\n"
-    b'{"detail":"request headers larger than 65536 bytes"}\n'
+HEAD_TOO_LARGE = on_the_wire(
+    refusal_answer(HeadTooLarge(f"request headers larger than {MAX_HEAD_BYTES} bytes"))
 )
 
 
@@ -66,10 +64,13 @@ class SalonHttpProtocol(HttpToolsProtocol):
     _head_clock: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _app_runtime: Runtime | None = None
+    _front: FrontDoor | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._app_runtime = _runtime(self.app)  # once per connection: the head clock, the stream
+        # Once per connection: the head clock, the front door's streams.
+        self._app_runtime = _runtime(self.app)
+        self._front = _front_door(self.app)
         self._start_head_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -98,8 +99,20 @@ class SalonHttpProtocol(HttpToolsProtocol):
         if size > MAX_HEAD_BYTES:
             self._taken = True  # nothing more of this connection reaches the app
             self._close_for("request head larger than 64 KiB", HEAD_TOO_LARGE)
-        elif not self._take_stream():
+        elif not self._taken_by_front_door():
             super().on_headers_complete()
+
+    def _taken_by_front_door(self) -> bool:
+        """A stream taken on its socket; a bug on the way is logged with its traceback and
+        answered with the app's JSON 500 (raised from this httptools callback, it became
+        uvicorn's plain-text 400, with no traceback)."""
+        try:
+            return self._take_stream()
+        except Exception:
+            logger.exception("the front door failed on a stream request")
+            self._taken = True  # nothing more of this connection reaches the app
+            self._close_for("front door error", on_the_wire(internal_error_response()))
+            return True
 
     def _start_head_clock(self) -> None:
         runtime = self._app_runtime
@@ -128,21 +141,22 @@ class SalonHttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def _take_stream(self) -> bool:
-        parser = self.parser
-        if (
-            parser.get_method() != b"GET"
-            or parser.get_http_version() != "1.1"
-            or parser.should_upgrade()
-            or (self.cycle is not None and not self.cycle.response_complete)
-        ):
+        front, runtime = self._front, self._app_runtime
+        if front is None or runtime is None:
             return False
+        parser = self.parser
         url = httptools.parse_url(self.url)
         path = url.path.decode("ascii", "replace")
-        runtime = self._app_runtime
-        kind = runtime.stream_paths.get(path) if runtime is not None else None
-        if kind is None or runtime is None:
+        route = front.route_for(parser.get_method().decode("ascii", "replace"), path)
+        if route is None or not route.on_socket or parser.should_upgrade():
             return False
-        if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+        reason = unsure_of(route, self.headers, runtime.settings)
+        if reason is None and parser.get_http_version() != "1.1":
+            reason = "http_version"  # no chunked answers
+        if reason is None and self.cycle is not None and not self.cycle.response_complete:
+            reason = "pipelined"  # an answer is still being written on this connection
+        if reason is not None:
+            front.decline(route, reason, runtime)
             return False
         scope: dict[str, Any] = {
             "type": "http",
@@ -152,27 +166,31 @@ class SalonHttpProtocol(HttpToolsProtocol):
             "headers": self.headers,
             "client": self.client,
         }
-        request = read_direct_request(scope, kind, runtime.settings, runtime.revocations)
-        if request is None:
-            return False
         streams = runtime.streams
         try:
+            request = route.reader(Incoming.of(scope), runtime)
             subscription = streams.subscribe(request)
-        except DomainError:
-            return False  # refused by policy: the app answers it
+        except REFUSALS:
+            front.decline(route, "refused", runtime)  # FastAPI's route reads it again, answers
+            return False
         self._taken = True
         self.connections.discard(self)  # the server no longer waits for this socket
-        head = response_head(self.server_state.default_headers)
-        transport = DirectTransport(self.transport, head, scope, runtime.metrics)
-        session = transport.session = StreamSession(streams, transport)
-        self.transport.set_protocol(transport)
         # uvicorn's parser and this protocol refer to each other: left so, every stream kept
         # both (about 1 KiB) until a whole-heap collection, since the GC freezes what
         # survives. Nothing parses for this protocol again (the rest of this read is
         # skipped, `_taken`); once the read is done, both go.
         del self.parser
-        streams.spawn(session.open(request.principal, subscription, request.options.last_event_id))
+        default_headers = self.server_state.default_headers
+        route.handler(self.transport, request, subscription, default_headers, scope, streams)
         return True
+
+
+def _front_door(app: Any) -> FrontDoor | None:
+    """The app's front door, found under uvicorn's and our own wrappers (None when
+    FRONT_DOOR=0: the streams are FastAPI's too)."""
+    while app is not None and not isinstance(app, FrontDoor):
+        app = getattr(app, "app", None)
+    return app
 
 
 def _runtime(app: Any) -> Runtime | None:

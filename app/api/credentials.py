@@ -8,20 +8,20 @@ URLs end up in histories, proxy logs and Referer headers.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
+from app.api.incoming import Incoming
 from app.core.config import Settings
 from app.core.security import ACCESS, SESSION, STREAM, InvalidToken, Principal, decode_token
-from app.services.errors import NotAuthenticated, PermissionDenied
+from app.services.errors import BadRequest, NotAuthenticated, PermissionDenied
 from app.services.revocations import Revocations
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Cookie-authenticated requests that change something must carry this header: a page of
 # another origin can only add it after a CORS preflight, which only CORS_ORIGINS pass.
 CSRF_HEADER = "X-Requested-With"
+CSRF_HEADER_KEY = CSRF_HEADER.lower().encode()
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -54,17 +54,33 @@ def from_url_token(token: str, settings: Settings, revocations: Revocations) -> 
         raise NotAuthenticated("invalid or expired stream token") from exc
 
 
-def from_session_cookie(
-    connection: HTTPConnection, settings: Settings, revocations: Revocations
+def principal_of(
+    incoming: Incoming, settings: Settings, revocations: Revocations, *, stream: bool = False
 ) -> Principal | None:
-    """The principal of the session cookie, None without one; 401 if it is bad, expired or
-    signed out, 403 if it would change something without the CSRF header."""
-    cookie = connection.cookies.get(settings.session_cookie_name)
-    if cookie is None:
+    """The one credential rule, whoever reads the request (SSE, WebSocket, REST, the front
+    door or FastAPI): the Authorization header (one only: two are a 400), then on a stream
+    `?token=` (stream tokens only), then the session cookie, counted only from no Origin or
+    an allowed one. NotAuthenticated when the credential that counts doesn't pass; None
+    when there is none at all."""
+    count = incoming.header_count(b"authorization")
+    if count > 1:
+        raise BadRequest("send one Authorization header, not several")
+    if count:
+        token = bearer_token(incoming.header(b"authorization"))
+        if token is None:
+            raise NotAuthenticated(
+                "not authenticated: the Authorization header has no bearer token"
+            )
+        return from_bearer(token, settings, revocations, stream_token_ok=stream)
+    if stream:
+        url_token = incoming.query().get("token") if incoming.query_string else None
+        if url_token is not None:
+            return from_url_token(url_token, settings, revocations)
+    cookie = incoming.cookie(settings.session_cookie_name)
+    if cookie is None or not incoming.origin_allowed(settings):
         return None
     principal = _decode(cookie, settings, revocations, (SESSION,), "invalid or expired session")
-    method = connection.scope.get("method", "GET")
-    if method not in SAFE_METHODS and CSRF_HEADER.lower() not in connection.headers:
+    if incoming.method not in SAFE_METHODS and not incoming.has_header(CSRF_HEADER_KEY):
         raise PermissionDenied(f"a request signed in by cookie must send the {CSRF_HEADER} header")
     return principal
 
@@ -78,13 +94,9 @@ def client_address(connection: HTTPConnection) -> str | None:
 def check_origin(connection: HTTPConnection, settings: Settings) -> None:
     """A browser's cross-origin form may not sign anyone in (login CSRF): when an Origin is
     sent, it must be this server's own or one of CORS_ORIGINS. Non-browser clients send none."""
-    origin = connection.headers.get("origin")
-    if origin is None:
-        return
-    host = connection.headers.get("host", "")
-    if urlsplit(origin).netloc == host or origin in settings.cors_origins:
-        return
-    raise PermissionDenied(f"origin {origin[:100]!r} may not sign in here")
+    if not Incoming.of(connection.scope).origin_allowed(settings):
+        origin = connection.headers.get("origin", "")
+        raise PermissionDenied(f"origin {origin[:100]!r} may not sign in here")
 
 
 def unrevoked(principal: Principal, revocations: Revocations) -> Principal:

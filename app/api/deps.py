@@ -5,37 +5,33 @@ All are `async def`: FastAPI runs a plain `def` dependency in a thread pool.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import credentials
-from app.api.stream_request import (
-    MAX_EVENT_ID_LENGTH,
-    MAX_TOKEN_LENGTH,
-    MAX_TYPES_LENGTH,
-    make_filter,
-    stream_options,
-    stream_principal,
-)
+from app.api.incoming import Incoming
 from app.core.config import Settings
 from app.core.security import Principal
 from app.runtime import Runtime, runtime_of
 from app.schemas.common import MAX_ID
-from app.schemas.notification import NotificationFilter, Priority
 from app.services.accounts import AccountService
 from app.services.appointments import AppointmentService
 from app.services.errors import NotAuthenticated
 from app.services.notification_reads import NotificationReads
 from app.services.notification_service import NotificationCreator, NotificationService
 from app.services.revocations import Revocations
-from app.streams.shared import StreamOptions, Streams
+from app.streams.shared import Streams
 
+# Documents the bearer scheme in the OpenAPI document (its value is not used: the one
+# credential rule is app/api/credentials.py `principal_of`).
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+BearerDocumented = Annotated[str | None, Depends(oauth2_scheme)]
+T = TypeVar("T")
 
 
 async def get_runtime(connection: HTTPConnection) -> Runtime:
@@ -54,43 +50,23 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_principal(
-    request: Request,
-    runtime: RuntimeDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal:
-    """An access token in the Authorization header or, from the dashboard, the session cookie."""
-    settings, revocations = runtime.settings, runtime.revocations
-    if token:
-        return credentials.from_bearer(token, settings, revocations)
-    principal = credentials.from_session_cookie(request, settings, revocations)
+async def get_principal(request: Request, runtime: RuntimeDep, _: BearerDocumented) -> Principal:
+    """The Authorization header's access token, or the session cookie (the dashboard)."""
+    incoming = Incoming.of(request.scope)
+    principal = credentials.principal_of(incoming, runtime.settings, runtime.revocations)
     if principal is None:
         raise NotAuthenticated("not authenticated")
     return principal
 
 
-async def get_stream_principal(
-    request: Request,
-    runtime: RuntimeDep,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    token: Annotated[
-        str | None,
-        Query(
-            max_length=MAX_TOKEN_LENGTH,
-            description="A stream token (POST /notifications/stream-token), for EventSource",
-        ),
-    ] = None,
-) -> Principal:
-    """Who opens a stream: the Authorization header (access or stream token), `?token=`
-    (stream tokens only), or the session cookie."""
-    settings, revocations = runtime.settings, runtime.revocations
-    principal = stream_principal(bearer or None, token, settings, revocations)
-    if principal is not None:
-        return principal
-    principal = credentials.from_session_cookie(request, settings, revocations)
-    if principal is None:
-        raise NotAuthenticated("not authenticated")
-    return principal
+def reading(reader: Callable[[Incoming, Runtime], T]) -> Any:
+    """A route's reader (app/api/readers.py) as its dependency: the same function the front
+    door calls, on the same request, body included."""
+
+    async def read(request: Request, runtime: RuntimeDep, _: BearerDocumented) -> T:
+        return reader(Incoming.of(request.scope, await request.body()), runtime)
+
+    return Depends(read)
 
 
 async def get_revocations(runtime: RuntimeDep) -> Revocations:
@@ -101,7 +77,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RevocationsDep = Annotated[Revocations, Depends(get_revocations)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 
 
 async def get_account_service(runtime: RuntimeDep, session: SessionDep) -> AccountService:
@@ -135,45 +110,8 @@ NotificationCreatorDep = Annotated[NotificationCreator, Depends(get_notification
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-async def get_filter(
-    types: Annotated[
-        str | None,
-        Query(
-            max_length=MAX_TYPES_LENGTH, description="Comma-separated notification types to keep"
-        ),
-    ] = None,
-    min_priority: Annotated[Priority, Query(description="Lowest priority to keep")] = "low",
-) -> NotificationFilter:
-    return make_filter(types, min_priority)
-
-
-FilterDep = Annotated[NotificationFilter, Depends(get_filter)]
-
-
-async def get_stream_options(
-    filter: FilterDep,
-    last_event_id_header: Annotated[
-        str | None,
-        Header(
-            alias="Last-Event-ID",
-            max_length=MAX_EVENT_ID_LENGTH,
-            description="Resume after this notification id",
-        ),
-    ] = None,
-    last_event_id: Annotated[
-        str | None,
-        Query(
-            max_length=MAX_EVENT_ID_LENGTH,
-            description="Same as the Last-Event-ID header, for clients without it",
-        ),
-    ] = None,
-) -> StreamOptions:
-    return stream_options(filter, last_event_id_header, last_event_id)
-
-
 async def get_streams(runtime: RuntimeDep) -> Streams:
     return runtime.streams
 
 
-StreamOptionsDep = Annotated[StreamOptions, Depends(get_stream_options)]
 StreamsDep = Annotated[Streams, Depends(get_streams)]

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import math
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
@@ -40,6 +40,11 @@ from app.services.limiter import BODY_SIZE
 
 logger = logging.getLogger(__name__)
 
+
+class HeadTooLarge(DomainError):
+    """A request's line and headers past what the HTTP server reads (app/server.py)."""
+
+
 STATUS: dict[type[DomainError], int] = {
     BadRequest: 400,
     NotAuthenticated: 401,
@@ -48,6 +53,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidRequest: 422,
     LimitExceeded: 429,
+    HeadTooLarge: 431,
 }
 MAX_REASON = 300
 
@@ -139,14 +145,26 @@ def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
+def status_of(exc: DomainError) -> int:
+    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+
+
 def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
-    """The answer to a domain error (also used where no exception handler runs)."""
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    """The answer to a domain error (also used where no exception handler runs), logged."""
+    limit = exc.limit if isinstance(exc, LimitExceeded) else None
+    note_refusal(scope, status_of(exc), exc.detail, metrics, limit)
+    return refusal_answer(exc)
+
+
+def refusal_answer(exc: DomainError) -> JSONResponse:
+    """A domain error's JSON answer, from the status table (not logged)."""
+    status = status_of(exc)
+    headers = None
     if isinstance(exc, LimitExceeded):
-        wait = {"Retry-After": retry_after(exc.retry_after)}
-        return refusal(scope, status, exc.detail, metrics, limit=exc.limit, headers=wait)
-    challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return refusal(scope, status, exc.detail, metrics, headers=challenge)
+        headers = {"Retry-After": retry_after(exc.retry_after)}
+    elif status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -155,15 +173,16 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _domain_error_anywhere(connection: Any, exc: Exception) -> JSONResponse | None:
-    """`_domain_error`, and for a WebSocket refused before its handshake (a bad
-    Last-Event-ID, say): accepted, then closed with 1008 and the reason. (uvicorn logs an
-    ERROR after a JSON denial answer: it never marks that handshake complete.)"""
+    """`_domain_error`, and for a WebSocket refused before its handshake: accepted, then
+    closed with its refusal code and the reason. (uvicorn logs an ERROR after a JSON denial
+    answer: it never marks that handshake complete.)"""
     if not isinstance(connection, WebSocket):
         return await _domain_error(connection, exc)
     assert isinstance(exc, DomainError)
-    log_refusal(connection.scope, WS_POLICY_VIOLATION, exc.detail)
+    code = ws_refusal_code(exc)
+    log_refusal(connection.scope, code, exc.detail)
     await connection.accept()
-    await connection.close(code=WS_POLICY_VIOLATION, reason=exc.detail[:120])
+    await connection.close(code=code, reason=exc.detail[:120])
     return None
 
 
@@ -179,11 +198,20 @@ def summarize(errors: list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    return validation_response(request.scope, exc)
+
+
+def validation_response(scope: Scope, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    log_refusal(request.scope, 422, summarize(errors))
+    log_refusal(scope, 422, summarize(errors))
     # FastAPI's own answer, written so that what it echoes (`input`) can't break it: a lone
     # surrogate is escaped, NaN and infinities become strings.
-    return EchoSafeJSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+    encoded = jsonable_encoder(errors, custom_encoder={bytes: _text})
+    return EchoSafeJSONResponse({"detail": _json_safe(encoded)}, 422)
+
+
+def _text(data: bytes) -> str:
+    return data.decode(errors="replace")
 
 
 class EchoSafeJSONResponse(JSONResponse):
@@ -218,6 +246,50 @@ def internal_error_response() -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return internal_error_response()
+
+
+def answer_for(scope: Scope, exc: Exception, metrics: Metrics) -> Response:
+    """The one error writer, for the paths where FastAPI's handlers don't run (the front
+    door, the protocol beneath uvicorn): a refusal as its status says, a validation error as
+    FastAPI writes it, anything else the JSON 500 (the caller logs its traceback)."""
+    if isinstance(exc, DomainError):
+        return error_response(scope, exc, metrics)
+    if isinstance(exc, RequestValidationError):
+        return validation_response(scope, exc)
+    return internal_error_response()
+
+
+def on_the_wire(response: Response) -> bytes:
+    """A whole HTTP/1.1 answer, for the protocol beneath uvicorn; the connection then ends."""
+    status = response.status_code
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in response.raw_headers]
+    lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + bytes(response.body)
+
+
+# WebSocket close codes, all here: a refusal at admission is 4000 + the HTTP status the
+# same request gets on the SSE route; after admission, the contract's codes by reason.
+WS_NORMAL, WS_GOING_AWAY, WS_POLICY, WS_TRY_AGAIN = 1000, 1001, 1008, 1013
+WS_RECONNECT, WS_CREDENTIAL_ENDED = 4000, 4001
+WS_CLOSES: dict[str | None, int] = {
+    None: WS_NORMAL,
+    "client_gone": WS_NORMAL,
+    "slow_consumer": WS_TRY_AGAIN,
+    "shutdown": WS_GOING_AWAY,
+    "revoked": WS_CREDENTIAL_ENDED,
+    "expired": WS_RECONNECT,  # the stream's lifetime; its credential's: WS_CREDENTIAL_ENDED
+}
+
+
+def ws_refusal_code(exc: DomainError) -> int:
+    return 4000 + status_of(exc)
+
+
+def ws_close_code(reason: str | None, credential_ended: bool) -> int:
+    if reason == "expired" and credential_ended:
+        return WS_CREDENTIAL_ENDED
+    return WS_CLOSES.get(reason, WS_NORMAL)
 
 
 def install_error_handlers(app: FastAPI) -> None:

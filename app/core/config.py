@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # A request's line and headers must arrive within this many seconds (and be at most
     # 64 KiB): past either the connection is closed.
     http_header_timeout: float = Field(default=10, gt=0)
+    # The front door (app/api/front_door.py) answers the streams, the creates and the reads
+    # ahead of FastAPI with the same readers; off, FastAPI answers every request (the
+    # parity tests compare the two).
+    front_door: bool = True
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Largest `extra_data` of a notification, serialized (422 past it): every stored byte is

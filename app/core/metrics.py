@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, get_args
 
 from prometheus_client import (
@@ -45,9 +45,19 @@ LIMITS = (
     "body_size",
 )
 PUSH_RESULTS = ("delivered", "gone", "retry", "failed")
-# Why a create request went on to FastAPI instead of the fast path (app/api/fast_creates.py).
-FAST_CREATE_DECLINES = ("origin", "no_bearer", "not_json", "no_length", "too_large", "unsure")
-FAST_READ_DECLINES = ("origin", "no_bearer", "body", "query", "unsure")
+# Why a request of a front-door route went on to FastAPI (app/api/front_door.py): a browser's
+# Origin (CORS is FastAPI's), a chunked or too large body (the body limit is FastAPI's), a
+# stream request with a body, of HTTP/1.0 or behind another on its connection (the socket
+# can't be taken), or refused by its reader (FastAPI's route reads it again and answers).
+FRONT_DOOR_DECLINES = (
+    "origin",
+    "chunked",
+    "too_large",
+    "body",
+    "http_version",
+    "pipelined",
+    "refused",
+)
 
 
 class Totals(NamedTuple):
@@ -158,16 +168,10 @@ class Metrics:
         self.push_sent = Counter(
             "salon_push_sent", "Web Push attempts by result", ["result"], registry=registry
         )
-        self.fast_create_declines = Counter(
-            "salon_fast_create_declines",
-            "Create requests the fast path handed to FastAPI, by reason",
-            ["reason"],
-            registry=registry,
-        )
-        self.fast_read_declines = Counter(
-            "salon_fast_read_declines",
-            "Notification reads the fast path handed to FastAPI, by reason",
-            ["reason"],
+        self.front_door_declines = Counter(
+            "salon_front_door_declines",
+            "Requests of a front-door route handed to FastAPI, by route and reason",
+            ["route", "reason"],
             registry=registry,
         )
         self.latency = WeightedHistogram(
@@ -208,10 +212,12 @@ class Metrics:
         self._refusals = [self.refusals.labels(limit) for limit in LIMITS]
         for result in PUSH_RESULTS:
             self.push_sent.labels(result)
-        for reason in FAST_CREATE_DECLINES:
-            self.fast_create_declines.labels(reason)
-        for reason in FAST_READ_DECLINES:
-            self.fast_read_declines.labels(reason)
+
+    def front_door_routes(self, names: Iterable[str]) -> None:
+        """Every series of the front door's declines exists from the start."""
+        for name in names:
+            for reason in FRONT_DOOR_DECLINES:
+                self.front_door_declines.labels(name, reason)
 
     def notification_created(self, recipient_type: str) -> None:
         self._created[recipient_type].inc()

@@ -78,7 +78,13 @@ class Streams:
     def spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        """Forget the task; what it raised is logged with its traceback, never left unread."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("a stream task failed", exc_info=exc)
 
     async def stop(self) -> None:
         """Stop the deadline timer; let the openings and slot releases under way finish

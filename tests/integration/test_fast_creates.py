@@ -1,8 +1,8 @@
-"""The create endpoints' fast path (app/api/fast_creates.py) answers exactly as FastAPI does.
+"""The create endpoints' front door (app/api/front_door.py) answers exactly as FastAPI does.
 
-The same request is sent twice: with a Content-Length (the fast path takes it) and with a
-chunked body (it has no Content-Length, so it goes through FastAPI); both answers must be
-the same, for every kind of answer the endpoints give.
+The same request is sent twice: with a Content-Length (the front door takes it) and with a
+chunked body (its size is FastAPI's body limit's to count, so it goes through FastAPI);
+both answers must be the same, for every kind of answer the endpoints give.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.core.metrics import FAST_CREATE_DECLINES
+from app.core.metrics import FRONT_DOOR_DECLINES
 from tests.utils.db import _execute, _run
 from tests.utils.factories import API, connect
 from tests.utils.metrics import moved, scrape
 
 NOTIFY = f"{API}/notifications"
+DECLINES = "salon_front_door_declines_total"
 
 
 async def _one_way(api, way: str, body: bytes, token: str, path: str = NOTIFY) -> Any:
-    """`fast`: with a Content-Length; `slow`: chunked, which the fast path leaves to FastAPI."""
+    """`fast`: with a Content-Length; `slow`: chunked, which the front door leaves to FastAPI."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     async def chunked() -> AsyncIterator[bytes]:
@@ -111,11 +112,11 @@ async def test_which_path_answered_shows_in_the_declines_metric(server):
         assert fast.status_code == slow.status_code == 201
         after = await scrape(api.client)
     declined = {
-        reason: moved(before, after, "salon_fast_create_declines_total", reason=reason)
-        for reason in FAST_CREATE_DECLINES
+        reason: moved(before, after, DECLINES, route="create_notification", reason=reason)
+        for reason in FRONT_DOOR_DECLINES
     }
     # Only the chunked one (no Content-Length) went on to FastAPI.
-    assert declined == {reason: (1 if reason == "no_length" else 0) for reason in declined}
+    assert declined == {reason: (1 if reason == "chunked" else 0) for reason in declined}
 
 
 def _break_notifications_table(database_url: str) -> None:
@@ -148,5 +149,5 @@ async def test_a_database_error_is_the_same_json_500_on_both_paths(server_factor
     assert fast.status_code == slow.status_code == 500
     assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
     assert fast.json() == slow.json() == {"detail": "internal server error"}
-    assert moved(before, after, "salon_fast_create_declines_total", reason="no_length") == 1
-    assert moved(before, after, "salon_fast_create_declines_total", reason="unsure") == 0
+    declined = moved(before, after, DECLINES, route="create_notification", reason="chunked")
+    assert declined == 1

@@ -1,33 +1,39 @@
-"""The reads' fast path (app/api/fast_reads.py) answers exactly as FastAPI does.
+"""The reads' front door (app/api/front_door.py) answers exactly as FastAPI does.
 
-The same read is sent twice: as it is (the fast path answers it) and with one more query
-parameter the route ignores (`via=app`: the fast path knows no such parameter, so it goes
-through FastAPI); both answers must be the same bytes, and the declines metric must say
-which path answered each.
+The same read is sent twice: as it is (the front door answers it) and with an Origin
+header (CORS is FastAPI's, so the front door leaves it to FastAPI; no cookie is sent, so
+the credential is the same); both answers must be the same bytes, and the declines metric
+must say which path answered each.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.core.metrics import FAST_READ_DECLINES
+from app.core.metrics import FRONT_DOOR_DECLINES
 from tests.integration.test_fast_creates import _break_notifications_table
 from tests.utils.factories import API, Api, connect
 from tests.utils.metrics import Samples, moved, scrape
 
 LIST = f"{API}/notifications"
 COUNT = f"{API}/notifications/unread-count"
-DECLINES = "salon_fast_read_declines_total"
+DECLINES = "salon_front_door_declines_total"
+VIA_FASTAPI = {"Origin": "http://elsewhere.example.test"}
 
 
-def _declined(before: Samples, after: Samples) -> dict[str, float]:
-    return {reason: moved(before, after, DECLINES, reason=reason) for reason in FAST_READ_DECLINES}
+def _declined(
+    before: Samples, after: Samples, route: str = "list_notifications"
+) -> dict[str, float]:
+    return {
+        reason: moved(before, after, DECLINES, route=route, reason=reason)
+        for reason in FRONT_DOOR_DECLINES
+    }
 
 
 async def _both_ways(api: Api, path: str, token: str, params: dict[str, Any]) -> tuple[Any, Any]:
     headers = api.auth(token)
     fast = await api.client.get(path, params=params, headers=headers)
-    slow = await api.client.get(path, params={**params, "via": "app"}, headers=headers)
+    slow = await api.client.get(path, params=params, headers={**headers, **VIA_FASTAPI})
     return fast, slow
 
 
@@ -80,9 +86,9 @@ async def test_the_list_is_the_same_bytes_on_both_paths(api: Api):
         assert fast.headers["content-type"] == slow.headers["content-type"]
         assert fast.content == slow.content, params
     after = await scrape(api.client)
-    # Every plain read was the fast path's; every one with `via` went on to FastAPI.
+    # Every plain read was the front door's; every one with an Origin went on to FastAPI.
     assert _declined(before, after) == {
-        reason: (len(queries) if reason == "query" else 0) for reason in FAST_READ_DECLINES
+        reason: (len(queries) if reason == "origin" else 0) for reason in FRONT_DOOR_DECLINES
     }
     listed = (await api.client.get(LIST, headers=api.auth(customer.token))).json()
     assert [n["id"] for n in listed] == [n.id for n in reversed(sent)]
@@ -99,31 +105,34 @@ async def test_the_unread_count_is_the_same_on_both_paths(api: Api):
     assert fast.status_code == slow.status_code == 200
     assert fast.content == slow.content == b'{"unread":3}'
     assert fast.headers["content-type"] == slow.headers["content-type"]
-    assert _declined(before, after) == {
-        reason: (1 if reason == "query" else 0) for reason in FAST_READ_DECLINES
+    assert _declined(before, after, "unread_count") == {
+        reason: (1 if reason == "origin" else 0) for reason in FRONT_DOOR_DECLINES
     }
 
 
-async def test_refusals_are_fastapis_own_answers(api: Api):
+async def test_refusals_are_answered_alike_by_the_front_door_and_fastapi(api: Api):
     await api.ensure_superadmin()
     customer = await api.register_customer()
-    cases: list[tuple[str, dict[str, Any], dict[str, str], int, str]] = [
-        (LIST, {}, {}, 401, "no_bearer"),
-        (COUNT, {}, {"Authorization": "Bearer not-a-token"}, 401, "unsure"),
-        (LIST, {}, api.auth(api.superadmin_token), 403, "unsure"),  # no notifications
-        (LIST, {"limit": 0}, api.auth(customer.token), 422, "query"),
-        (LIST, {"limit": 201}, api.auth(customer.token), 422, "query"),
-        (LIST, {"before_id": "x"}, api.auth(customer.token), 422, "query"),
-        (LIST, {"min_priority": "critical"}, api.auth(customer.token), 422, "query"),
+    cases: list[tuple[str, dict[str, Any], dict[str, str], int]] = [
+        (LIST, {}, {}, 401),
+        (COUNT, {}, {"Authorization": "Bearer not-a-token"}, 401),
+        (LIST, {}, api.auth(api.superadmin_token), 403),  # no notifications
+        (LIST, {"limit": 0}, api.auth(customer.token), 422),
+        (LIST, {"limit": 201}, api.auth(customer.token), 422),
+        (LIST, {"before_id": "x"}, api.auth(customer.token), 422),
+        (LIST, {"min_priority": "critical"}, api.auth(customer.token), 422),
     ]
-    for path, params, headers, status, reason in cases:
+    for path, params, headers, status in cases:
         before = await scrape(api.client)
-        answer = await api.client.get(path, params=params, headers=headers)
+        front = await api.client.get(path, params=params, headers=headers)
         after = await scrape(api.client)
-        assert answer.status_code == status, (params, answer.text)
-        assert answer.headers["content-type"] == "application/json"
-        assert "detail" in answer.json()
-        assert _declined(before, after)[reason] == 1, (params, reason)
+        fastapi = await api.client.get(path, params=params, headers={**headers, **VIA_FASTAPI})
+        assert front.status_code == fastapi.status_code == status, (params, front.text)
+        assert front.headers["content-type"] == "application/json"
+        assert front.json() == fastapi.json() and "detail" in front.json()
+        assert front.headers.get("www-authenticate") == fastapi.headers.get("www-authenticate")
+        route = "list_notifications" if path == LIST else "unread_count"
+        assert not any(_declined(before, after, route).values()), params  # the front door's
 
 
 async def test_a_database_error_is_the_same_json_500_on_both_paths(server_factory):
@@ -133,16 +142,15 @@ async def test_a_database_error_is_the_same_json_500_on_both_paths(server_factor
         _break_notifications_table(broken.overrides["DATABASE_URL"])
         before = await scrape(api.client)
         answers = []
-        for params in ({}, {"via": "app"}):  # each on a connection of its own: a 500 closes it
+        for extra in ({}, VIA_FASTAPI):  # each on a connection of its own: a 500 closes it
             async with connect(broken) as fresh:
-                answers.append(
-                    await fresh.client.get(LIST, params=params, headers=api.auth(customer.token))
-                )
+                headers = {**api.auth(customer.token), **extra}
+                answers.append(await fresh.client.get(LIST, headers=headers))
         after = await scrape(api.client)
     fast, slow = answers
     assert fast.status_code == slow.status_code == 500
     assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
     assert fast.json() == slow.json() == {"detail": "internal server error"}
     assert _declined(before, after) == {
-        reason: (1 if reason == "query" else 0) for reason in FAST_READ_DECLINES
+        reason: (1 if reason == "origin" else 0) for reason in FRONT_DOOR_DECLINES
     }

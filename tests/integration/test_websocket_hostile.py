@@ -1,5 +1,6 @@
 """Hostile WebSocket openings get a clean close, not a traceback: a first message nested
-100,000 deep, and a bad Last-Event-ID on /ws (refused without an ERROR line)."""
+100,000 deep, and a bad Last-Event-ID on /ws (refused with 4400, as the contract's 4000 +
+the SSE route's 400, without an ERROR line)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ async def test_a_bad_last_event_id_on_the_websocket_is_refused_quietly(
     with pytest.raises(ConnectionClosed) as refused:
         async with ws_connect(url, additional_headers=headers, open_timeout=5) as ws:
             await asyncio.wait_for(ws.recv(), 5)
-    assert refused.value.rcvd is not None and refused.value.rcvd.code == 1008
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4400
     assert "Last-Event-ID" in refused.value.rcvd.reason
     await asyncio.sleep(0.3)
     log = srv.log_text()

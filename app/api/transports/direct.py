@@ -12,16 +12,20 @@ socket's own callbacks tell the session when the client has gone or stopped read
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
-from http import HTTPStatus
 from typing import Any
 
-from app.api.errors import error_response
+from app.api.errors import error_response, internal_error_response, on_the_wire
 from app.api.transports.sse import HEADERS
-from app.core.connection import CloseReason
+from app.core.connection import CloseReason, Subscription
 from app.core.metrics import Metrics
+from app.core.security import Principal
 from app.services.errors import LimitExceeded
 from app.streams.session import StreamSession
+from app.streams.shared import StreamRequest, Streams
+
+logger = logging.getLogger(__name__)
 
 END_OF_BODY = b"0\r\n\r\n"  # the last chunk of a chunked response
 
@@ -44,6 +48,22 @@ def chunk(data: bytes) -> bytes:
 def response_head(default_headers: Sequence[tuple[bytes, bytes]]) -> bytes:
     """The stream's status line and headers, with the server's own (date, server)."""
     return STREAM_HEAD + header_lines(default_headers) + b"\r\n"
+
+
+def open_direct(
+    socket: asyncio.Transport,
+    request: StreamRequest,
+    subscription: Subscription,
+    default_headers: Sequence[tuple[bytes, bytes]],
+    scope: dict[str, Any],
+    streams: Streams,
+) -> None:
+    """The front door's handler of a stream on its socket (app/api/front_door.py): the
+    socket's protocol becomes a DirectTransport, and one short task opens the session."""
+    transport = DirectTransport(socket, response_head(default_headers), scope, streams.metrics)
+    session = transport.session = StreamSession(streams, transport)
+    socket.set_protocol(transport)
+    streams.spawn(transport.opening(session, request.principal, subscription, request))
 
 
 class DirectTransport(asyncio.Protocol):
@@ -70,15 +90,32 @@ class DirectTransport(asyncio.Protocol):
     def writable(self) -> bool:
         return not self.paused
 
+    async def opening(
+        self,
+        session: StreamSession,
+        principal: Principal,
+        subscription: Subscription,
+        request: StreamRequest,
+    ) -> None:
+        """The session's opening; a bug in it is logged with its traceback and answered
+        with the app's JSON 500 while no answer has begun (else the socket is dropped)."""
+        try:
+            await session.open(principal, subscription, request.options.last_event_id)
+        except Exception:
+            logger.exception("a direct stream failed to open")
+            if self.head:
+                self._answer_once(on_the_wire(internal_error_response()))
+            else:
+                self.abort()
+
     async def refuse(self, exc: LimitExceeded) -> None:
         """A whole JSON response, then close."""
-        scope, self.scope = self.scope or {}, None
-        response = error_response(scope, exc, self.metrics)
-        status = response.status_code
-        head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
-        headers = header_lines([*response.raw_headers, (b"connection", b"close")])
+        self._answer_once(on_the_wire(error_response(self.scope or {}, exc, self.metrics)))
+
+    def _answer_once(self, answer: bytes) -> None:
+        self.head, self.scope = b"", None
         if not self.socket.is_closing():
-            self.socket.write(head + headers + b"\r\n" + response.body)
+            self.socket.write(answer)
             self.socket.close()
 
     async def start(self, hello: bytes) -> None:

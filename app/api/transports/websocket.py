@@ -1,98 +1,122 @@
 """The seed's "WebSocket fallback": a stream session over a WebSocket.
 
-Each event is one text message `{"event": ..., "id": ..., "data": {...}}`. The client
-authenticates with an `Authorization: Bearer` header or, from a browser (which cannot set
-one), with a first message `{"type": "auth", "token": "..."}`; tokens never go in the URL.
+Each event is one text message `{"event": ..., "id": ..., "data": {...}}`. It admits
+through the stream's reader (app/api/readers.py `read_stream`), with the SSE routes'
+credentials: the Authorization header, `?token=` (a stream token), the session cookie (only
+with an allowed Origin); with none of them, a first message `{"type": "auth", "token":
+"..."}` (an access or a stream token). Close codes come from app/api/errors.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import suppress
 
 import orjson
+from fastapi.exceptions import RequestValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.api import credentials
-from app.api.errors import note_refusal
+from app.api import readers
+from app.api.errors import (
+    WS_POLICY,
+    log_refusal,
+    note_refusal,
+    status_of,
+    ws_close_code,
+    ws_refusal_code,
+)
+from app.api.incoming import Incoming
 from app.api.transports.sse import end_when_gone, transport_abort
-from app.core.config import Settings
-from app.core.connection import CloseReason, Kind
-from app.core.security import Principal
+from app.core.connection import CloseReason, Kind, Subscription
 from app.core.sse import frames_as_json
-from app.services.errors import DomainError, LimitExceeded, NotAuthenticated, PermissionDenied
-from app.services.revocations import Revocations
+from app.runtime import Runtime
+from app.services.errors import DomainError, InvalidRequest, LimitExceeded
 from app.streams.session import StreamSession
-from app.streams.shared import StreamOptions, StreamRequest, Streams
+from app.streams.shared import StreamRequest, Streams
 
 AUTH_TIMEOUT = 10.0
 MAX_AUTH_MESSAGE = 8192  # characters: a token and a few keys
-CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN = 1000, 1008, 1013
-CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_LIMITED = 4401, 4403, 4422, 4429
 # Kept off the socket: a stream's messages are JSON events only.
 _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
 
-async def serve_websocket(
-    websocket: WebSocket,
-    streams: Streams,
-    revocations: Revocations,
-    kind: Kind,
-    options: StreamOptions,
-    salon_filter: int | None = None,
-) -> None:
-    """Accept, authenticate, subscribe, then run a stream session on the socket."""
+async def serve_websocket(websocket: WebSocket, runtime: Runtime, kind: Kind) -> None:
+    """Accept, admit (read, subscribe), then run a stream session on the socket."""
     await websocket.accept()
-    principal = await _authenticate(websocket, streams.settings, revocations)
-    if principal is None:
+    admitted = await _admit(websocket, runtime, kind)
+    if admitted is None:
         return
-    request = StreamRequest(principal, kind, options, salon_filter)
-    try:
-        subscription = streams.subscribe(request)
-    except DomainError as exc:
-        code = CLOSE_FORBIDDEN if isinstance(exc, PermissionDenied) else CLOSE_INVALID
-        await websocket.close(code=code, reason=exc.detail[:120])
-        return
+    request, subscription = admitted
+    streams = runtime.streams
     transport = WebSocketTransport(websocket, streams)
     session = StreamSession(streams, transport)
     watch = end_when_gone(session, websocket.receive, "websocket.disconnect")
     watcher = asyncio.get_running_loop().create_task(watch)
     try:
         with suppress(*_GONE):
-            await session.run(principal, subscription, options.last_event_id)
+            await session.run(request.principal, subscription, request.options.last_event_id)
     finally:
         watcher.cancel()
-    if transport.close_code is not None:
+    code = transport.close_code
+    if code is not None:
+        if transport.close_reason == "expired":  # the stream's lifetime, or its credential's?
+            code = ws_close_code("expired", request.principal.expires_at <= time.time() + 1)
         with suppress(Exception):
-            await websocket.close(code=transport.close_code, reason=transport.close_reason)
+            await websocket.close(code=code, reason=transport.close_reason)
 
 
-async def _authenticate(
-    websocket: WebSocket, settings: Settings, revocations: Revocations
-) -> Principal | None:
-    """The header's bearer token (read as the REST endpoints read it), else the first
-    message's. An Authorization header that carries no bearer token is refused at once."""
-    header = websocket.headers.get("authorization")
+async def _admit(
+    websocket: WebSocket, runtime: Runtime, kind: Kind
+) -> tuple[StreamRequest, Subscription] | None:
+    """The stream's reader, then policy; a refusal closes with 4000 + its HTTP status."""
+    incoming = Incoming.of(websocket.scope)
     try:
-        if header is not None:
-            token = credentials.bearer_token(header)
+        try:
+            request = readers.read_stream(incoming, kind, runtime)
+        except readers.NoCredential:
+            token = await _auth_token(websocket)
             if token is None:
-                raise NotAuthenticated("not a bearer token")
-        else:
-            first = await asyncio.wait_for(_auth_message(websocket), AUTH_TIMEOUT)
-            if first is None:
-                await websocket.close(code=CLOSE_POLICY, reason="expected an auth message first")
                 return None
-            if first.get("type") != "auth":
-                raise NotAuthenticated("expected an auth message first")
-            token = str(first.get("token", ""))
-        return credentials.from_bearer(token, settings, revocations)
-    except (NotAuthenticated, TimeoutError, ValueError, KeyError):
-        with suppress(Exception):
-            await websocket.close(code=CLOSE_UNAUTHORIZED, reason="invalid or expired token")
-        return None
+            request = readers.read_stream(incoming, kind, runtime, token=token)
+        return request, runtime.streams.subscribe(request)
+    except RequestValidationError as exc:
+        await _refuse(websocket, InvalidRequest(_first_problem(exc)))
+    except DomainError as exc:
+        await _refuse(websocket, exc)
     except WebSocketDisconnect:
+        pass
+    return None
+
+
+def _first_problem(exc: RequestValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+
+
+async def _refuse(websocket: WebSocket, exc: DomainError) -> None:
+    code = ws_refusal_code(exc)
+    log_refusal(websocket.scope, status_of(exc), exc.detail)
+    with suppress(Exception):
+        await websocket.close(code=code, reason=exc.detail[:120])
+
+
+async def _auth_token(websocket: WebSocket) -> str | None:
+    """The first message's token; None when the socket was closed for a bad message (1008)
+    or for not sending one in time (4401)."""
+    try:
+        first = await asyncio.wait_for(_auth_message(websocket), AUTH_TIMEOUT)
+    except TimeoutError:
+        await _refuse(websocket, readers.NoCredential())
         return None
+    if first is None:  # not a message at all
+        with suppress(Exception):
+            await websocket.close(code=WS_POLICY, reason="expected an auth message first")
+        return None
+    if first.get("type") != "auth":
+        await _refuse(websocket, readers.NoCredential())
+        return None
+    return str(first.get("token", ""))
 
 
 async def _auth_message(websocket: WebSocket) -> dict[str, object] | None:
@@ -123,7 +147,7 @@ class WebSocketTransport:
 
     async def refuse(self, exc: LimitExceeded) -> None:
         note_refusal(self.websocket.scope, 429, exc.detail, self.streams.metrics, exc.limit)
-        self.close_code, self.close_reason = CLOSE_LIMITED, exc.detail[:120]
+        self.close_code, self.close_reason = ws_refusal_code(exc), exc.detail[:120]
 
     async def start(self, hello: bytes) -> None:
         await self.write_when_ready(hello)
@@ -133,7 +157,7 @@ class WebSocketTransport:
             await self.websocket.send_text(message)
 
     def end(self, reason: CloseReason | None) -> None:
-        self.close_code = CLOSE_TRY_AGAIN if reason == "slow_consumer" else CLOSE_NORMAL
+        self.close_code = ws_close_code(reason, credential_ended=False)
         self.close_reason = reason or ""
 
     def abort(self) -> None:

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, WebSocket
+from fastapi import APIRouter, Response, WebSocket
 
+from app.api import front_door, readers
 from app.api.deps import (
     CurrentPrincipal,
-    FilterDep,
     IdPath,
-    NotificationCreatorDep,
-    NotificationReadsDep,
     NotificationServiceDep,
     RuntimeDep,
-    StreamOptionsDep,
-    StreamPrincipal,
     StreamsDep,
+    reading,
 )
+from app.api.readers import Asked, query_parameters, request_body
 from app.api.transports.sse import EventStreamResponse
 from app.api.transports.websocket import serve_websocket
-from app.schemas.common import MAX_ID
+from app.core.connection import Kind
 from app.schemas.notification import (
     Acknowledgement,
     ListOptions,
@@ -33,13 +31,9 @@ from app.schemas.notification import (
     Updated,
 )
 from app.services import policy
-from app.services.notification_reads import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
-from app.services.stored import batch_json
 from app.streams.shared import StreamRequest, Streams
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
-
-OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # One event of the stream, as OpenAPI 3.1 describes the items of text/event-stream.
 SSE_EVENT: dict[str, Any] = {
     "type": "object",
@@ -55,45 +49,55 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
-# The create endpoints answer with the JSON the stream frames carry, serialized once (the
-# documented response_model is that JSON's schema; a returned Response isn't re-validated).
-@router.post("", response_model=NotificationPublic, status_code=201)
+# The routes the front door also answers (app/api/front_door.py): each endpoint's dependency
+# is the route's reader, its body the route's handler; their parameters and bodies are
+# documented from the readers' models (`openapi_extra`), parsed by the readers only.
+JSON = "application/json"
+
+
+@router.post(
+    "",
+    response_model=NotificationPublic,
+    status_code=201,
+    openapi_extra=request_body(NotificationCreate),
+)
 async def create_notification(
-    data: NotificationCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
+    asked: Annotated[Asked[NotificationCreate], reading(readers.read_create)], runtime: RuntimeDep
 ) -> Response:
-    stored = await service.create(principal, data)
-    return Response(stored.public_json(), status_code=201, media_type="application/json")
+    return Response(await front_door.create_json(asked, runtime), 201, media_type=JSON)
 
 
-@router.post("/batch", response_model=NotificationBatchPublic, status_code=201)
+@router.post(
+    "/batch",
+    response_model=NotificationBatchPublic,
+    status_code=201,
+    openapi_extra=request_body(NotificationBatchCreate),
+)
 async def create_batch(
-    data: NotificationBatchCreate, principal: CurrentPrincipal, service: NotificationCreatorDep
+    asked: Annotated[Asked[NotificationBatchCreate], reading(readers.read_batch)],
+    runtime: RuntimeDep,
 ) -> Response:
     """Up to 500 notifications in one transaction, each routed and pushed as if created alone;
     all stored or none (a bad item is named by its index)."""
-    stored = await service.create_batch(principal, data.notifications)
-    return Response(batch_json(stored), status_code=201, media_type="application/json")
+    return Response(await front_door.batch_create_json(asked, runtime), 201, media_type=JSON)
 
 
-# The reads answer with JSON written straight from the rows (app/services/notification_reads.py),
-# the same bytes as the fast read layer's (app/api/fast_reads.py) for the same request.
-@router.get("", response_model=list[NotificationPublic])
+@router.get(
+    "",
+    response_model=list[NotificationPublic],
+    openapi_extra={"parameters": query_parameters(readers.ListQuery)},
+)
 async def list_notifications(
-    principal: CurrentPrincipal,
-    reads: NotificationReadsDep,
-    filter: FilterDep,
-    unread_only: bool = False,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
-    before_id: OptionalId = None,
-    salon_id: OptionalId = None,
+    asked: Annotated[Asked[ListOptions], reading(readers.read_list)], runtime: RuntimeDep
 ) -> Response:
-    options = ListOptions(limit, before_id, unread_only, salon_id, filter)
-    return Response(await reads.list_json(principal, options), media_type="application/json")
+    return Response(await front_door.list_json(asked, runtime), media_type=JSON)
 
 
 @router.get("/unread-count", response_model=UnreadCount)
-async def unread_count(principal: CurrentPrincipal, reads: NotificationReadsDep) -> Response:
-    return Response(await reads.unread_json(principal), media_type="application/json")
+async def unread_count(
+    asked: Annotated[Asked[None], reading(readers.read_count)], runtime: RuntimeDep
+) -> Response:
+    return Response(await front_door.unread_json(asked, runtime), media_type=JSON)
 
 
 @router.post("/read-all", response_model=Updated)
@@ -116,47 +120,55 @@ async def mark_read(
     return await service.mark_read(principal, notification_id)
 
 
-@router.get("/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200)
-async def admin_stream(
-    principal: StreamPrincipal, options: StreamOptionsDep, streams: StreamsDep
-) -> EventStreamResponse:
-    """Live notifications of the admin's salon and of the admin itself; with `Last-Event-ID`,
-    first those missed since."""
-    return _sse(streams, StreamRequest(principal, "admin", options))
+def _stream_parameters(kind: Kind) -> dict[str, Any]:
+    return {
+        "parameters": [
+            *query_parameters(readers.STREAM_QUERIES[kind]),
+            readers.LAST_EVENT_ID_HEADER,
+        ]
+    }
 
 
 @router.get(
-    "/customer/stream", response_class=EventStreamResponse, responses=EVENT_STREAM, status_code=200
+    "/stream",
+    response_class=EventStreamResponse,
+    responses=EVENT_STREAM,
+    status_code=200,
+    openapi_extra=_stream_parameters("admin"),
+)
+async def admin_stream(
+    request: Annotated[StreamRequest, reading(readers.read_admin_stream)], streams: StreamsDep
+) -> EventStreamResponse:
+    """Live notifications of the admin's salon and of the admin itself; with `Last-Event-ID`,
+    first those missed since."""
+    return _sse(streams, request)
+
+
+@router.get(
+    "/customer/stream",
+    response_class=EventStreamResponse,
+    responses=EVENT_STREAM,
+    status_code=200,
+    openapi_extra=_stream_parameters("customer"),
 )
 async def customer_stream(
-    principal: StreamPrincipal,
-    options: StreamOptionsDep,
-    streams: StreamsDep,
-    salon_id: OptionalId = None,
+    request: Annotated[StreamRequest, reading(readers.read_customer_stream)], streams: StreamsDep
 ) -> EventStreamResponse:
-    """Live notifications of the customer, optionally only those of one salon; with
-    `Last-Event-ID`, first those missed since."""
-    return _sse(streams, StreamRequest(principal, "customer", options, salon_id))
+    """Live notifications of the customer, optionally only those of one salon (`salon_id`);
+    with `Last-Event-ID`, first those missed since."""
+    return _sse(streams, request)
 
 
 @router.websocket("/ws")
-async def admin_websocket(
-    websocket: WebSocket, options: StreamOptionsDep, streams: StreamsDep, runtime: RuntimeDep
-) -> None:
+async def admin_websocket(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """WebSocket fallback of the admin stream: one JSON message per event."""
-    await serve_websocket(websocket, streams, runtime.revocations, "admin", options)
+    await serve_websocket(websocket, runtime, "admin")
 
 
 @router.websocket("/customer/ws")
-async def customer_websocket(
-    websocket: WebSocket,
-    options: StreamOptionsDep,
-    streams: StreamsDep,
-    runtime: RuntimeDep,
-    salon_id: OptionalId = None,
-) -> None:
+async def customer_websocket(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """WebSocket fallback of the customer stream: one JSON message per event."""
-    await serve_websocket(websocket, streams, runtime.revocations, "customer", options, salon_id)
+    await serve_websocket(websocket, runtime, "customer")
 
 
 @router.get("/stream/stats", response_model=StreamStats)
