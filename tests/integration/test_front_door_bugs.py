@@ -19,17 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from app.api import readers
-from app.core.config import Settings
 from app.core.security import create_token
-from app.db.migrate import upgrade_database
-from app.main import create_app
-from app.server import SalonHttpProtocol, TransportAccess
 from app.streams.session import StreamSession
 from tests.utils.factories import API
-from tests.utils.server import free_port
+from tests.utils.in_process import in_process_server
 
 SECRET = "test-secret-for-the-front-door-bugs-0123456789"
 BUG = "a bug planted by the test"
@@ -43,28 +38,8 @@ class InProcess:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[InProcess]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bugs.db'}"
-    await asyncio.to_thread(upgrade_database, url)
-    settings = Settings(database_url=url, secret_key=SECRET, broker_url="memory://")
-    port = free_port()
-    config = uvicorn.Config(
-        TransportAccess(create_app(settings)),
-        host="127.0.0.1",
-        port=port,
-        http=SalonHttpProtocol,
-        lifespan="on",
-        log_config=None,  # uvicorn's records reach the root logger, and caplog
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                await asyncio.sleep(0.05)
+    async with in_process_server(tmp_path, SECRET, broker_url="memory://") as port:
         yield InProcess(f"http://127.0.0.1:{port}", port)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 30)
 
 
 def token(role: str = "customer", salon_id: int | None = None) -> str:
@@ -134,31 +109,24 @@ async def test_a_bug_in_a_create_is_a_json_500_with_its_traceback(
     assert_logged_with_traceback(caplog)
 
 
-async def test_a_bug_in_a_direct_streams_reading_is_a_json_500_not_uvicorns_400(
-    served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Raised inside the httptools callback that takes a stream on its socket."""
-    monkeypatch.setattr(readers, "parse_last_event_id", raises)
-    answer = await raw(
-        served.port,
-        b"GET /api/v1/notifications/customer/stream HTTP/1.1\r\nHost: t\r\n"
-        b"Authorization: Bearer " + token().encode() + b"\r\n\r\n",
-    )
-    assert_json_500(answer)
-    assert_logged_with_traceback(caplog)
+STREAM_REQUEST = b"GET /api/v1/notifications/customer/stream HTTP/1.1\r\nHost: t\r\n"
 
 
-async def test_a_bug_early_in_a_streams_opening_is_a_json_500_with_its_traceback(
-    served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("where", ["reading", "opening"])
+async def test_a_bug_on_the_direct_stream_path_is_a_json_500_not_uvicorns_400(
+    served: InProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
 ) -> None:
-    """Raised in the spawned task that opens a direct stream, before it answered."""
-    monkeypatch.setattr(StreamSession, "open", raises_async)
-    answer = await raw(
-        served.port,
-        b"GET /api/v1/notifications/customer/stream HTTP/1.1\r\nHost: t\r\n"
-        b"Authorization: Bearer " + token().encode() + b"\r\n\r\n",
-    )
-    assert_json_500(answer)
+    """`reading`: raised inside the httptools callback that takes a stream on its socket;
+    `opening`: in the spawned task that opens it, before it answered."""
+    if where == "reading":
+        monkeypatch.setattr(readers, "parse_last_event_id", raises)
+    else:
+        monkeypatch.setattr(StreamSession, "open", raises_async)
+    bearer = b"Authorization: Bearer " + token().encode() + b"\r\n\r\n"
+    assert_json_500(await raw(served.port, STREAM_REQUEST + bearer))
     assert_logged_with_traceback(caplog)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 

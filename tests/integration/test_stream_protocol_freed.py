@@ -13,67 +13,41 @@ import gc
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
-
-from app.core.config import Settings
 from app.core.security import create_token
-from app.db.migrate import upgrade_database
-from app.main import create_app
-from app.server import SalonHttpProtocol, TransportAccess
-from tests.utils.server import free_port
+from app.server import SalonHttpProtocol
+from tests.utils.in_process import in_process_server
 
 SECRET = "test-secret-for-the-protocol-test-0123456789"
 
 
 async def test_a_stream_leaves_no_http_protocol_behind(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'protocol.db'}"
-    await asyncio.to_thread(upgrade_database, url)
-    settings = Settings(
-        database_url=url,
-        secret_key=SECRET,
-        broker_url="memory://",
-        gc_full_collect_interval=3600,  # no collection of the service's own during the test
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        TransportAccess(create_app(settings)),
-        host="127.0.0.1",
-        port=port,
-        http=SalonHttpProtocol,
-        lifespan="on",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.get_running_loop().create_task(server.serve())
+    # No collection of the service's own during the test.
+    server = in_process_server(tmp_path, SECRET, gc_full_collect_interval=3600)
     writer = None
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                await asyncio.sleep(0.05)
-        token = create_token(
-            user_id=7,
-            role="customer",
-            salon_id=None,
-            secret=SECRET,
-            expires_in=timedelta(minutes=5),
-        )
-        gc.disable()  # what remains now is what reference counting did not free
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"GET /api/v1/notifications/customer/stream HTTP/1.1\r\nHost: test\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
-        )
-        received = b""
-        async with asyncio.timeout(10):
-            while b"event: connected" not in received:
-                received += await reader.read(4096)
-        assert b"200 OK" in received.split(b"\r\n", 1)[0]
-        await asyncio.sleep(0.05)
-        left = [o for o in gc.get_objects() if isinstance(o, SalonHttpProtocol)]
-        assert left == [], "the stream's socket still has its HTTP protocol alive"
-    finally:
-        gc.enable()
-        if writer is not None:
-            writer.close()
-        server.should_exit = True
-        await asyncio.wait_for(serving, 30)
+    async with server as port:
+        try:
+            token = create_token(
+                user_id=7,
+                role="customer",
+                salon_id=None,
+                secret=SECRET,
+                expires_in=timedelta(minutes=5),
+            )
+            gc.disable()  # what remains now is what reference counting did not free
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /api/v1/notifications/customer/stream HTTP/1.1\r\nHost: test\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+            )
+            received = b""
+            async with asyncio.timeout(10):
+                while b"event: connected" not in received:
+                    received += await reader.read(4096)
+            assert b"200 OK" in received.split(b"\r\n", 1)[0]
+            await asyncio.sleep(0.05)
+            left = [o for o in gc.get_objects() if isinstance(o, SalonHttpProtocol)]
+            assert left == [], "the stream's socket still has its HTTP protocol alive"
+        finally:
+            gc.enable()
+            if writer is not None:
+                writer.close()
