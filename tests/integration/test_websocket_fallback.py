@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -97,3 +98,62 @@ async def test_an_authorization_header_without_a_bearer_token_is_refused_at_once
         with pytest.raises(ConnectionClosed) as closed:
             await receive(ws, timeout=3)
     assert closed.value.rcvd.code == 4401
+
+
+async def _session_cookie(api: Api, account) -> str:
+    form = {"username": account.email, "password": account.password}
+    signed_in = await api.client.post(f"{API}/auth/session", data=form)
+    assert signed_in.status_code == 200, signed_in.text
+    return str(signed_in.cookies["salon_session"])
+
+
+async def test_the_sse_routes_credentials_open_the_websocket_too(api: Api):
+    """A stream token in the URL, and the session cookie from the server's own page."""
+    customer = await api.register_customer()
+    minted = await api.client.post(
+        f"{API}/notifications/stream-token", headers=Api.auth(customer.token)
+    )
+    url = ws_url(api, CUSTOMER_WS, f"?token={minted.json()['token']}")
+    async with connect(url) as ws:
+        assert (await receive(ws))["data"]["customer_id"] == customer.id
+    cookie = {"Cookie": f"salon_session={await _session_cookie(api, customer)}"}
+    own = api.server.base_url
+    async with connect(ws_url(api, CUSTOMER_WS), additional_headers=cookie, origin=own) as ws:
+        assert (await receive(ws))["data"]["customer_id"] == customer.id
+
+
+async def test_a_cookie_from_a_foreign_origin_counts_for_nothing(api: Api):
+    """Cross-site WebSocket hijacking: the browser sends the cookie; it is as if absent, so
+    the socket waits for an auth message, and a foreign page has no token to send."""
+    customer = await api.register_customer()
+    cookie = {"Cookie": f"salon_session={await _session_cookie(api, customer)}"}
+    evil = "http://evil.example.test"
+    async with connect(ws_url(api, CUSTOMER_WS), additional_headers=cookie, origin=evil) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": "stolen?"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_two_authorization_headers_close_with_4400(api: Api):
+    customer = await api.register_customer()
+    await api.ensure_superadmin()
+    admin = await api.create_admin((await api.create_salon()).id)
+    headers = [("Authorization", f"Bearer {customer.token}")]
+    headers.append(("Authorization", f"Bearer {admin.token}"))
+    async with connect(ws_url(api, ADMIN_WS), additional_headers=headers) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws, timeout=3)
+    assert closed.value.rcvd.code == 4400
+
+
+async def test_the_end_of_a_streams_lifetime_closes_with_4000(server_factory):
+    short = await asyncio.to_thread(server_factory, {"SSE_MAX_STREAM_SECONDS": "1"})
+    async with httpx.AsyncClient(base_url=short.base_url, timeout=10) as client:
+        api = Api(client, short)
+        customer = await api.register_customer()
+        async with connect(ws_url(api, CUSTOMER_WS), additional_headers=customer.headers) as ws:
+            await receive(ws)
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws, timeout=5)
+    assert closed.value.rcvd.code == 4000  # reconnect now: the credential is still good
