@@ -13,7 +13,7 @@ from app.api.cors import install_cors
 from app.api.errors import ERROR_RESPONSES, install_error_handlers
 from app.api.front_door import ROUTES, FrontDoor
 from app.api.middleware import BodySizeLimit, RelativeRedirects
-from app.api.readers import document_bodies
+from app.api.parameters import document_bodies
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
 from app.api.web import mount_web

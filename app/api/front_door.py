@@ -132,7 +132,7 @@ class FrontDoor:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self.routes.get((scope["method"], scope["path"]))
+            route = self.route_for(scope["method"], scope["path"])
             if route is not None and not route.on_socket:
                 await self._answer(route, scope, receive, send)
                 return

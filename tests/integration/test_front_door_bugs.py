@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api import readers
+from app.api import parameters
 from app.core.security import create_token
 from app.streams.session import StreamSession
 from tests.utils.factories import API
@@ -85,7 +85,7 @@ def assert_logged_with_traceback(caplog: pytest.LogCaptureFixture) -> None:
 async def test_a_bug_in_a_read_is_a_json_500_with_its_traceback(
     served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(readers, "make_filter", raises)  # inside the list's reader
+    monkeypatch.setattr(parameters, "make_filter", raises)  # inside the list's reader
     async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
         answer = await client.get(
             f"{API}/notifications", headers={"Authorization": f"Bearer {token()}"}
@@ -98,7 +98,7 @@ async def test_a_bug_in_a_read_is_a_json_500_with_its_traceback(
 async def test_a_bug_in_a_create_is_a_json_500_with_its_traceback(
     served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(readers, "json_body", raises)  # inside the create's reader
+    monkeypatch.setattr(parameters, "json_body", raises)  # inside the create's reader
     async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
         answer = await client.post(
             f"{API}/notifications",
@@ -122,7 +122,7 @@ async def test_a_bug_on_the_direct_stream_path_is_a_json_500_not_uvicorns_400(
     """`reading`: raised inside the httptools callback that takes a stream on its socket;
     `opening`: in the spawned task that opens it, before it answered."""
     if where == "reading":
-        monkeypatch.setattr(readers, "parse_last_event_id", raises)
+        monkeypatch.setattr(parameters, "parse_last_event_id", raises)
     else:
         monkeypatch.setattr(StreamSession, "open", raises_async)
     bearer = b"Authorization: Bearer " + token().encode() + b"\r\n\r\n"

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response, WebSocket
 
-from app.api import front_door, readers
+from app.api import front_door, parameters, readers
 from app.api.deps import (
     CurrentPrincipal,
     IdPath,
@@ -15,7 +15,8 @@ from app.api.deps import (
     StreamsDep,
     reading,
 )
-from app.api.readers import Asked, query_parameters, request_body
+from app.api.parameters import query_parameters, request_body
+from app.api.readers import Asked
 from app.api.transports.sse import EventStreamResponse
 from app.api.transports.websocket import serve_websocket
 from app.core.connection import Kind
@@ -85,7 +86,7 @@ async def create_batch(
 @router.get(
     "",
     response_model=list[NotificationPublic],
-    openapi_extra={"parameters": query_parameters(readers.ListQuery)},
+    openapi_extra={"parameters": query_parameters(parameters.ListQuery)},
 )
 async def list_notifications(
     asked: Annotated[Asked[ListOptions], reading(readers.read_list)], runtime: RuntimeDep
@@ -123,8 +124,8 @@ async def mark_read(
 def _stream_parameters(kind: Kind) -> dict[str, Any]:
     return {
         "parameters": [
-            *query_parameters(readers.STREAM_QUERIES[kind]),
-            readers.LAST_EVENT_ID_HEADER,
+            *query_parameters(parameters.STREAM_QUERIES[kind]),
+            parameters.LAST_EVENT_ID_HEADER,
         ]
     }
 
