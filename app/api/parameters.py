@@ -8,7 +8,7 @@ as its RequestValidationError, so that a 422 reads the same whoever answers it.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -73,10 +73,18 @@ _DEFAULT_FILTER = NotificationFilter()
 
 def validated(model: type[M], values: dict[str, Any], where: str) -> M:
     """`values` as `model`; a RequestValidationError located as FastAPI locates its own."""
+    if not values:  # most requests: the defaults, validated once
+        default = _DEFAULTS.get(model)
+        if default is None:
+            default = _DEFAULTS[model] = model.model_validate({})
+        return cast(M, default)
     try:
         return model.model_validate(values)
     except ValidationError as exc:
         raise RequestValidationError(_located(exc, where)) from None
+
+
+_DEFAULTS: dict[type[BaseModel], BaseModel] = {}
 
 
 def _located(exc: ValidationError, where: str) -> list[Any]:
