@@ -62,11 +62,11 @@ def principal_of(
     `?token=` (stream tokens only), then the session cookie, counted only from no Origin or
     an allowed one. NotAuthenticated when the credential that counts doesn't pass; None
     when there is none at all."""
-    count = incoming.header_count(b"authorization")
-    if count > 1:
+    authorization = incoming.header_values(b"authorization")
+    if len(authorization) > 1:
         raise BadRequest("send one Authorization header, not several")
-    if count:
-        token = bearer_token(incoming.header(b"authorization"))
+    if authorization:
+        token = bearer_token(authorization[0])
         if token is None:
             raise NotAuthenticated(
                 "not authenticated: the Authorization header has no bearer token"

@@ -52,8 +52,9 @@ class Incoming:
                 return value.decode("latin-1")
         return None
 
-    def header_count(self, name: bytes) -> int:
-        return sum(1 for key, _ in self.headers if key == name)
+    def header_values(self, name: bytes) -> list[str]:
+        """Every value of a header, in the order sent."""
+        return [value.decode("latin-1") for key, value in self.headers if key == name]
 
     def has_header(self, name: bytes) -> bool:
         return any(key == name for key, _ in self.headers)
