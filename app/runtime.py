@@ -91,7 +91,7 @@ async def started(
     settings: Settings, metrics: Metrics, stream_paths: dict[str, Kind]
 ) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings)
         stack.push_async_callback(engine.dispose)
         reads = Reads(engine)
         stack.push_async_callback(reads.stop)
@@ -109,7 +109,8 @@ async def started(
             max_pending_bytes=settings.sse_max_pending_bytes,
             metrics=metrics,
         )
-        streams = Streams(hub, settings, limiter, partial(replay, session_factory))
+        replays = partial(replay, reads, settings.sse_max_pending_bytes)
+        streams = Streams(hub, settings, limiter, replays)
         stack.push_async_callback(streams.stop)  # after the hub's: the slots it frees
         await hub.start()
         stack.push_async_callback(hub.stop)

@@ -14,7 +14,7 @@ from uvicorn.supervisors import Multiprocess
 
 from app.api.stream_request import read_direct_request
 from app.api.transports.direct import DirectTransport, response_head
-from app.api.transports.sse import ABORT_EXTENSION
+from app.api.transports.sse import TRANSPORT_EXTENSION
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
 from app.main import create_app
@@ -34,7 +34,8 @@ HEAD_TOO_LARGE = (
 
 
 class TransportAccess:
-    """Outermost ASGI layer: hands a stream the means to abort its own socket.
+    """Outermost ASGI layer: hands a stream its own socket's transport (to abort it, and to
+    see what waits for its client).
 
     uvicorn's `send` is a method of an object holding the transport; the layers below
     (Starlette's middleware) wrap it, so it is taken here, before them.
@@ -47,7 +48,7 @@ class TransportAccess:
         if scope["type"] in ("http", "websocket"):
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             if transport is not None:
-                scope.setdefault("extensions", {})[ABORT_EXTENSION] = transport.abort
+                scope.setdefault("extensions", {})[TRANSPORT_EXTENSION] = transport
         await self.app(scope, receive, send)
 
 

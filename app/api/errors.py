@@ -23,9 +23,11 @@ from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from app.core.config import Settings
 from app.core.logging import log_event
 from app.core.metrics import Metrics
-from app.runtime import runtime_of
+from app.db.session import PoolTimeout
+from app.runtime import Runtime, runtime_of
 from app.services.errors import (
     BadRequest,
     Conflict,
@@ -35,6 +37,7 @@ from app.services.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from app.services.limiter import BODY_SIZE
 
@@ -48,6 +51,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidRequest: 422,
     LimitExceeded: 429,
+    Unavailable: 503,
 }
 MAX_REASON = 300
 
@@ -85,6 +89,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("Request body larger than MAX_REQUEST_BODY_BYTES"),
     422: _error("Invalid parameters or body, or a reference that doesn't fit"),
     429: _error("Past a limit", **{"Retry-After": "Seconds to wait before trying again"}),
+    503: _error(
+        "No database connection came free within DATABASE_POOL_TIMEOUT",
+        **{"Retry-After": "Seconds to wait before trying again"},
+    ),
 }
 
 
@@ -102,7 +110,7 @@ def log_refusal(scope: Scope, status: int, reason: str, limit: str | None = None
         logger,
         "request_refused",
         f"refused {method} {path}: {status} {reason[:MAX_REASON]}",
-        logging.WARNING if status in (413, 429) else logging.INFO,
+        logging.WARNING if status in (413, 429, 503) else logging.INFO,
         status=status,
         reason=reason[:MAX_REASON],
         method=method,
@@ -142,9 +150,10 @@ def retry_after(seconds: float) -> str:
 def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
     """The answer to a domain error (also used where no exception handler runs)."""
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    if isinstance(exc, LimitExceeded):
+    if isinstance(exc, LimitExceeded | Unavailable):
         wait = {"Retry-After": retry_after(exc.retry_after)}
-        return refusal(scope, status, exc.detail, metrics, limit=exc.limit, headers=wait)
+        limit = exc.limit if isinstance(exc, LimitExceeded) else None
+        return refusal(scope, status, exc.detail, metrics, limit=limit, headers=wait)
     challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return refusal(scope, status, exc.detail, metrics, headers=challenge)
 
@@ -211,6 +220,20 @@ async def _http_error(request: Request, exc: Exception) -> Any:
     return await http_exception_handler(request, exc)
 
 
+def database_busy(settings: Settings) -> Unavailable:
+    """What a request that waited DATABASE_POOL_TIMEOUT for a connection is told."""
+    wait = settings.database_pool_timeout
+    return Unavailable(f"no database connection came free within {wait:g} s", retry_after=wait)
+
+
+def failure_response(exc: Exception, scope: Scope, runtime: Runtime) -> JSONResponse:
+    """The answer to an exception no domain rule raised: 503 when it is the pool's timeout,
+    else the 500 of a bug or an outage."""
+    if isinstance(exc, PoolTimeout):
+        return error_response(scope, database_busy(runtime.settings), runtime.metrics)
+    return internal_error_response()
+
+
 def internal_error_response() -> JSONResponse:
     """A bug or an outage: JSON like every other answer (uvicorn logs the traceback once)."""
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -220,9 +243,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return internal_error_response()
 
 
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return failure_response(exc, request.scope, runtime_of(request.app))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     # One handler for both kinds of connection; Starlette types it as one or the other.
     app.add_exception_handler(DomainError, _domain_error_anywhere)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api import credentials
-from app.api.errors import error_response, internal_error_response
+from app.api.errors import error_response
 from app.api.fast_layer import FastLayer, bearer_of, send_json, unsure_of_caller
 from app.core.metrics import Metrics
 from app.runtime import runtime_of
@@ -82,11 +82,9 @@ class FastCreates(FastLayer):
         except DomainError as exc:  # refused by policy or routing: nothing was stored
             await error_response(scope, exc, runtime.metrics)(scope, receive, send)
             return
-        except Exception:
-            # The app's own answer to a bug or an outage (a database error): JSON, then
-            # raised on for the server to log, as the app's error middleware does.
-            await internal_error_response()(scope, receive, send)
-            raise
+        except Exception as exc:  # a database error, say
+            await self._fail(exc, scope, receive, send)
+            return
         await send_json(send, 201, content)
 
     def declines(self, metrics: Metrics) -> Counter:

@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import credentials
+from app.api.errors import failure_response
 from app.core.metrics import Metrics
 from app.runtime import Runtime, runtime_of
 
@@ -39,6 +40,15 @@ class FastLayer(ABC):
     async def _decline(self, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
         self.declines(self.runtime().metrics).labels(reason).inc()
         await self.app(scope, receive, send)
+
+    async def _fail(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's own answer to an exception no domain rule raised (503 for the pool's
+        timeout; a bug or an outage's 500, then raised on for the server to log, as the
+        app's error middleware does)."""
+        response = failure_response(exc, scope, self.runtime())
+        await response(scope, receive, send)
+        if response.status_code == 500:
+            raise exc
 
 
 def bearer_of(headers: Headers) -> str | None:

@@ -19,7 +19,6 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import credentials
-from app.api.errors import internal_error_response
 from app.api.fast_layer import FastLayer, Headers, bearer_of, send_json, unsure_of_caller
 from app.api.stream_request import make_filter
 from app.core.metrics import Metrics
@@ -77,10 +76,9 @@ class FastReads(FastLayer):
         except DomainError:  # refused (401, 403): the app says how
             await self._decline("unsure", scope, receive, send)
             return
-        except Exception:
-            # The app's own answer to a bug or an outage, then raised on for the server to log.
-            await internal_error_response()(scope, receive, send)
-            raise
+        except Exception as exc:
+            await self._fail(exc, scope, receive, send)
+            return
         await send_json(send, 200, content)
 
 

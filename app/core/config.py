@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     database_url: str = "sqlite+aiosqlite:///./salon.db"
+    # The pool of database connections (app/db/session.py): kept open under steady load (the
+    # benchmark saw a connect and a close per request dominate single POSTs), opened past it
+    # in bursts, and how long a request waits for one when all are taken: then 503 with
+    # Retry-After (SQLAlchemy's own 30 s outlasted every client's patience).
+    database_pool_size: int = Field(default=25, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=5, gt=0)
     broker_url: str = "memory://"
     # Prefix of every Redis channel name, so deployments (and test runs) sharing a Redis don't mix.
     broker_prefix: str = Field(default="salon", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -35,6 +42,9 @@ class Settings(BaseSettings):
     sse_max_pending_events: int = Field(default=1000, ge=1)
     # ...or this many bytes of them (1,000 notifications with big extra_data would be 16 MB).
     sse_max_pending_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # A stream (live or replaying) whose client takes no bytes for this many seconds while
+    # bytes wait for it is closed as a slow consumer (it reconnects with Last-Event-ID).
+    sse_write_timeout: float = Field(default=30, gt=0)
     # On SIGTERM, open streams end spread over this many seconds (clients reconnect elsewhere).
     sse_drain_seconds: float = Field(default=5, ge=0)
     # How often each instance reads past its delivery cursor in the database, whatever the bus says.

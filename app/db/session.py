@@ -9,9 +9,16 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
-# Kept open under steady load: connections opened past the pool are closed on return, and
-# the benchmark saw that churn (a connect and a close per request) dominate single POSTs.
-POOL_SIZE, MAX_OVERFLOW = 25, 10
+from app.core.config import Settings
+
+# What a checkout raises past DATABASE_POOL_TIMEOUT (the pool's own, not asyncio's).
+PoolTimeout = exc.TimeoutError
+# The engine's pool options and the settings that give them.
+POOL_SETTINGS = {
+    "pool_size": "database_pool_size",
+    "max_overflow": "database_max_overflow",
+    "pool_timeout": "database_pool_timeout",
+}
 # A pooled connection left idle this long is checked (one round trip) before it is used
 # again, so that a database restart costs no request. pool_pre_ping would check it at every
 # checkout, busy or not: on asyncpg three round trips (BEGIN, the ping, ROLLBACK), which
@@ -21,21 +28,26 @@ PING_AFTER_IDLE_SECONDS = 5.0
 SQLITE_BUSY_TIMEOUT = 30
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, settings: Settings | None = None) -> AsyncEngine:
+    """The engine of `database_url`, its pool as `settings` say (DATABASE_POOL_SIZE,
+    DATABASE_MAX_OVERFLOW, DATABASE_POOL_TIMEOUT; their defaults without). A file-backed
+    SQLite gets the same queue pool as PostgreSQL, so the same bound on the wait."""
+    fields = Settings.model_fields
+    pool: dict[str, Any] = {
+        option: getattr(settings, name) if settings else fields[name].default
+        for option, name in POOL_SETTINGS.items()
+    }
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             database_url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
             hide_parameters=True,
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
+            **pool,
         )
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # hide_parameters: a database error's log line must not carry emails or password hashes.
-    engine = create_async_engine(
-        database_url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, hide_parameters=True
-    )
+    engine = create_async_engine(database_url, hide_parameters=True, **pool)
     event.listen(engine.sync_engine, "checkin", _note_return)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     return engine

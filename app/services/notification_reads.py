@@ -34,6 +34,11 @@ def public_json(rows: Sequence[Row[Any]]) -> bytes:
     )
 
 
+def notification_json(row: Row[Any]) -> bytes:
+    """One NotificationPublic as JSON, from a row of PUBLIC_COLUMNS."""
+    return orjson.dumps(dict(zip(PUBLIC_FIELDS, row, strict=True)), option=_JSON_OPTIONS)
+
+
 def unread_json(rows: Sequence[Row[Any]]) -> bytes:
     """UnreadCount as JSON, from the count's one row."""
     return b'{"unread":%d}' % rows[0][0]

@@ -106,6 +106,9 @@ class DirectTransport(asyncio.Protocol):
     def abort(self) -> None:
         self.socket.abort()
 
+    def unsent(self) -> int:
+        return self.socket.get_write_buffer_size()
+
     # The socket's side (asyncio.Protocol).
 
     def data_received(self, data: bytes) -> None:

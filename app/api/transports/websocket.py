@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.api import credentials
 from app.api.errors import note_refusal
-from app.api.transports.sse import end_when_gone, transport_abort
+from app.api.transports.sse import end_when_gone, socket_of, socket_unsent
 from app.core.config import Settings
 from app.core.connection import CloseReason, Kind
 from app.core.security import Principal
@@ -119,7 +119,7 @@ class WebSocketTransport:
         self.streams = streams
         self.close_code: int | None = None  # set when the session ends the stream
         self.close_reason = ""
-        self._abort = transport_abort(websocket.scope)
+        self._socket = socket_of(websocket.scope)
 
     async def refuse(self, exc: LimitExceeded) -> None:
         note_refusal(self.websocket.scope, 429, exc.detail, self.streams.metrics, exc.limit)
@@ -137,5 +137,8 @@ class WebSocketTransport:
         self.close_reason = reason or ""
 
     def abort(self) -> None:
-        if self._abort is not None:
-            self._abort()
+        if self._socket is not None:
+            self._socket.abort()
+
+    def unsent(self) -> int:
+        return socket_unsent(self._socket)
