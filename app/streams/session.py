@@ -182,8 +182,7 @@ class StreamSession:
         data = conn.take_nowait()
         if data:
             transport.write(data)
-            if transport.unsent():
-                self.streams.stalls.watch(self)
+            self.streams.stalls.watch(self)
             if conn.chunk_notes:
                 self.streams.flusher.count(conn.chunk_oldest, conn.chunk_notes)
         if conn.close_reason is not None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Protocol
 
-CHECKS_PER_TIMEOUT = 4  # a stalled stream ends between 1 and 1.25 timeouts after its last byte
+CHECKS_PER_TIMEOUT = 4  # a stalled stream ends 1 to 1.5 timeouts after its last byte taken
 
 
 class Stallable(Protocol):
@@ -18,27 +18,30 @@ class Stallable(Protocol):
 
 
 class Stalls:
-    """Streams with bytes waiting for their client, checked together a few times per
-    `timeout`: one whose waiting bytes have not gone down for `timeout` seconds is told it
-    stalled. Only streams that were left with bytes waiting are watched, and only until
-    the bytes are gone, so a process of 10,000 streams reading along costs nothing here.
+    """Streams written to lately, checked together a few times per `timeout`: one with bytes
+    waiting for its client (in the server's buffer or the socket's send queue) that have
+    not gone down for `timeout` seconds is told it stalled. A write costs a set insertion;
+    each check looks once at every stream written to since the last, and keeps watching
+    only those with bytes still waiting, so streams whose clients read along cost next to
+    nothing here.
 
     Progress is the waiting bytes going down: a stream is written nothing more while its
     client's socket buffer is full (the transports pause), so there they only go down."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
+        self._written: set[Stallable] = set()  # since the last check
         self._watched: dict[Stallable, tuple[int, float]] = {}  # -> (unsent, since when)
         self._timer: asyncio.TimerHandle | None = None
 
     def watch(self, stream: Stallable) -> None:
-        """Bytes may wait for `stream`'s client now (a write was handed to its socket)."""
-        if stream not in self._watched:
-            self._watched[stream] = (stream.unsent(), time.monotonic())
-            if self._timer is None:
-                self._schedule()
+        """`stream` was handed bytes for its client: look at it at the next check."""
+        self._written.add(stream)
+        if self._timer is None:
+            self._schedule()
 
     def discard(self, stream: Stallable) -> None:
+        self._written.discard(stream)
         self._watched.pop(stream, None)
 
     def stop(self) -> None:
@@ -53,7 +56,7 @@ class Stalls:
     def _check(self) -> None:
         self._timer = None
         now = time.monotonic()
-        stalled = []
+        stalled: list[Stallable] = []
         for stream, (before, since) in list(self._watched.items()):
             unsent = stream.unsent()
             if not unsent:
@@ -65,7 +68,12 @@ class Stalls:
                 stalled.append(stream)
             elif unsent > before:
                 self._watched[stream] = (unsent, since)  # written more, none taken yet
+        written, self._written = self._written, set()
+        for stream in written.difference(self._watched, stalled):
+            unsent = stream.unsent()
+            if unsent:
+                self._watched[stream] = (unsent, now)
         for stream in stalled:
             stream.stalled()
-        if self._watched:
+        if self._watched or self._written:
             self._schedule()

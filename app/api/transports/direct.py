@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from app.api.errors import error_response
-from app.api.transports.sse import HEADERS
+from app.api.transports.sse import HEADERS, socket_unsent
 from app.core.connection import CloseReason
 from app.core.metrics import Metrics
 from app.services.errors import LimitExceeded
@@ -107,7 +107,7 @@ class DirectTransport(asyncio.Protocol):
         self.socket.abort()
 
     def unsent(self) -> int:
-        return self.socket.get_write_buffer_size()
+        return socket_unsent(self.socket)
 
     # The socket's side (asyncio.Protocol).
 

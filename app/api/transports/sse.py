@@ -9,6 +9,9 @@ under uvicorn `send()` ignores a client that has left, so only `http.disconnect`
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import sys
+import termios
 from contextlib import suppress
 from typing import cast
 
@@ -38,8 +41,18 @@ def socket_of(scope: Scope) -> asyncio.WriteTransport | None:
     return cast(asyncio.WriteTransport, transport) if transport is not None else None
 
 
-def socket_unsent(socket: asyncio.WriteTransport | None) -> int:
-    return socket.get_write_buffer_size() if socket is not None else 0
+def socket_unsent(socket: asyncio.BaseTransport | None) -> int:
+    """Bytes waiting for the client: in the transport's buffer and in its socket's send
+    queue (the kernel's, up to megabytes: SIOCOUTQ, sent but not yet acknowledged too)."""
+    if socket is None:
+        return 0
+    waiting = cast(asyncio.WriteTransport, socket).get_write_buffer_size()
+    sock = socket.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError, ValueError):  # closed meanwhile, or not a TCP socket
+            queue = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            waiting += int.from_bytes(queue, sys.byteorder, signed=True)
+    return waiting
 
 
 async def end_when_gone(session: StreamSession, receive: Receive, disconnect: str) -> None:
