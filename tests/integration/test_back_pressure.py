@@ -28,14 +28,22 @@ from tests.utils.stats import read_stats, wait_for_stats
 ADMIN_STREAM = f"{API}/notifications/stream"
 POOL_TIMEOUT = 1.0
 WRITE_TIMEOUT = 1.5
-HISTORY = 600  # more than a page of 500 rows, about 1.4 MB of frames
-BIG = {"notification_type": "promo", "title": "t", "recipient_type": "salon", "message": "m" * 2000}
+# Past what the kernel takes into a socket's send queue (about 4 MB here): a client that
+# reads none of it makes the server's writes wait.
+HISTORY = 240
+BIG = {
+    "notification_type": "promo",
+    "title": "t",
+    "recipient_type": "salon",
+    "message": "m" * 5000,
+    "extra_data": {"pad": "x" * 16000},
+}  # a frame of about 21 KB: 5 MB in all
 SETTINGS = {
     "DATABASE_POOL_SIZE": "3",
     "DATABASE_MAX_OVERFLOW": "0",
     "DATABASE_POOL_TIMEOUT": str(POOL_TIMEOUT),
     "SSE_WRITE_TIMEOUT": str(WRITE_TIMEOUT),
-    "SSE_MAX_PENDING_BYTES": str(256 * 1024),  # replay pages of 64 KiB
+    "SSE_MAX_PENDING_BYTES": str(1024 * 1024),  # replay pages of 256 KiB
     "LIMIT_STREAMS_PER_PRINCIPAL": "0",  # one admin opens them all (an admin can add a second)
 }
 
@@ -59,8 +67,8 @@ async def world(slow_server: ServerProcess) -> World:
         salon = (await api.create_salon()).id
         admin = await api.create_admin(salon)
         history: list[int] = []
-        for _ in range(HISTORY // 300):
-            batch = [BIG] * 300
+        for _ in range(HISTORY // 80):
+            batch = [BIG] * 80
             response = await api.client.post(
                 f"{API}/notifications/batch",
                 json={"notifications": batch},
@@ -95,19 +103,23 @@ def stalled(server: ServerProcess, requests: list[bytes]) -> Iterator[list[socke
 
 
 async def slowly_read_replay(server: ServerProcess, token: str, expected: list[int]) -> list[int]:
-    """A client on a slow link: reads the replay 8 KiB at a time with pauses."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=8192)
+    """A client on a slow link: a 16 KiB receive buffer, read a little at a time."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
     writer.write(stream_request(token, ADMIN_STREAM, "Last-Event-ID: 0"))
     got: list[int] = []
     data = b""
     try:
         while len(got) < len(expected):
-            chunk = await reader.read(8192)
+            chunk = await reader.read(16384)
             assert chunk, f"the stream ended after {len(got)} of {len(expected)}"
             data += chunk
             *frames, data = data.split(b"\n\n")
             got += [int(m) for f in frames for m in re.findall(rb"^id: (\d+)$", f, re.M)]
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.001)
     finally:
         writer.close()
     return got
@@ -238,7 +250,7 @@ async def test_live_streams_that_take_nothing_are_closed_on_every_transport(
         before, active = stats["slow_consumers_dropped"], stats["active_admin_connections"]
         with stalled(srv, requests):
             await wait_for_stats(api, lambda s: s["active_admin_connections"] == active + 3, 10)
-            burst = [BIG] * 80  # ~190 KB
+            burst = [BIG] * 40  # 850 KB: past the socket's queue, within every backlog bound
             response = await api.client.post(
                 f"{API}/notifications/batch", json={"notifications": burst}, headers=admin.headers
             )
