@@ -30,14 +30,14 @@ POOL_TIMEOUT = 1.0
 WRITE_TIMEOUT = 1.5
 # Past what the kernel takes into a socket's send queue (about 4 MB here): a client that
 # reads none of it makes the server's writes wait.
-HISTORY = 240
+HISTORY = 600  # more than a page of 500 rows
 BIG = {
     "notification_type": "promo",
     "title": "t",
     "recipient_type": "salon",
     "message": "m" * 5000,
-    "extra_data": {"pad": "x" * 16000},
-}  # a frame of about 21 KB: 5 MB in all
+    "extra_data": {"pad": "x" * 4000},
+}  # a frame of about 9 KB: 5.5 MB in all
 SETTINGS = {
     "DATABASE_POOL_SIZE": "3",
     "DATABASE_MAX_OVERFLOW": "0",
@@ -67,8 +67,8 @@ async def world(slow_server: ServerProcess) -> World:
         salon = (await api.create_salon()).id
         admin = await api.create_admin(salon)
         history: list[int] = []
-        for _ in range(HISTORY // 80):
-            batch = [BIG] * 80
+        for _ in range(HISTORY // 300):
+            batch = [BIG] * 300
             response = await api.client.post(
                 f"{API}/notifications/batch",
                 json={"notifications": batch},
@@ -154,8 +154,11 @@ async def test_forty_stalled_replays_leave_the_database_to_everyone_else(world: 
             await wait_for_stats(api, lambda s: s["active_admin_connections"] >= 40, 10)
             await asyncio.sleep(0.3)  # their replays under way, their sockets full
             slow = asyncio.create_task(slowly_read_replay(srv, world.admin.token, world.history))
-            await answers_quickly(api, world.admin)
-            assert (await asyncio.wait_for(slow, 15))[: len(world.history)] == world.history
+            try:
+                await answers_quickly(api, world.admin)
+                assert (await asyncio.wait_for(slow, 15))[: len(world.history)] == world.history
+            finally:
+                slow.cancel()
             await wait_for_stats(
                 api,
                 lambda s: (
@@ -250,7 +253,7 @@ async def test_live_streams_that_take_nothing_are_closed_on_every_transport(
         before, active = stats["slow_consumers_dropped"], stats["active_admin_connections"]
         with stalled(srv, requests):
             await wait_for_stats(api, lambda s: s["active_admin_connections"] == active + 3, 10)
-            burst = [BIG] * 40  # 850 KB: past the socket's queue, within every backlog bound
+            burst = [BIG] * 90  # 830 KB: past the socket's queue, within every backlog bound
             response = await api.client.post(
                 f"{API}/notifications/batch", json={"notifications": burst}, headers=admin.headers
             )
