@@ -7,6 +7,7 @@ import time
 from typing import Protocol
 
 CHECKS_PER_TIMEOUT = 4  # a stalled stream ends 1 to 1.5 timeouts after its last byte taken
+CHECK_BATCH = 500  # streams looked at per loop callback
 
 
 class Stallable(Protocol):
@@ -32,12 +33,14 @@ class Stalls:
         self.timeout = timeout
         self._written: set[Stallable] = set()  # since the last check
         self._watched: dict[Stallable, tuple[int, float]] = {}  # -> (unsent, since when)
+        self._queue: list[Stallable] = []  # the check under way: streams to look at
+        self._now = 0.0  # the check's time
         self._timer: asyncio.TimerHandle | None = None
 
     def watch(self, stream: Stallable) -> None:
         """`stream` was handed bytes for its client: look at it at the next check."""
         self._written.add(stream)
-        if self._timer is None:
+        if self._timer is None and not self._queue:
             self._schedule()
 
     def discard(self, stream: Stallable) -> None:
@@ -48,6 +51,7 @@ class Stalls:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._queue = []
 
     def _schedule(self) -> None:
         delay = self.timeout / CHECKS_PER_TIMEOUT
@@ -55,25 +59,36 @@ class Stalls:
 
     def _check(self) -> None:
         self._timer = None
-        now = time.monotonic()
-        stalled: list[Stallable] = []
-        for stream, (before, since) in list(self._watched.items()):
-            unsent = stream.unsent()
-            if not unsent:
-                del self._watched[stream]  # all taken
-            elif unsent < before:
-                self._watched[stream] = (unsent, now)
-            elif now - since >= self.timeout:
-                del self._watched[stream]
-                stalled.append(stream)
-            elif unsent > before:
-                self._watched[stream] = (unsent, since)  # written more, none taken yet
         written, self._written = self._written, set()
-        for stream in written.difference(self._watched, stalled):
-            unsent = stream.unsent()
+        self._queue = [*self._watched, *written.difference(self._watched)]
+        self._now = time.monotonic()
+        self._check_some()
+
+    def _check_some(self) -> None:
+        """CHECK_BATCH streams per loop callback: a check of 10,000 (a ping sweep writes to
+        every stream) never holds the loop for long."""
+        batch, self._queue = self._queue[:CHECK_BATCH], self._queue[CHECK_BATCH:]
+        for stream in batch:
+            self._look(stream)
+        if self._queue:
+            asyncio.get_running_loop().call_soon(self._check_some)
+        elif self._watched or self._written:
+            self._schedule()
+
+    def _look(self, stream: Stallable) -> None:
+        now, unsent = self._now, stream.unsent()
+        entry = self._watched.get(stream)
+        if entry is None:
             if unsent:
                 self._watched[stream] = (unsent, now)
-        for stream in stalled:
+            return
+        before, since = entry
+        if not unsent:
+            del self._watched[stream]  # all taken
+        elif unsent < before:
+            self._watched[stream] = (unsent, now)
+        elif now - since >= self.timeout:
+            del self._watched[stream]
             stream.stalled()
-        if self._watched or self._written:
-            self._schedule()
+        elif unsent > before:
+            self._watched[stream] = (unsent, since)  # written more, none taken yet
