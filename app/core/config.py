@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.private_files import create_owner_only, keep_owner_only
+
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = ".salon-secret"
@@ -165,12 +167,13 @@ def weak_secret_key(settings: Settings) -> str | None:
 
 def _load_or_create_secret(path: Path) -> str:
     """Keep one generated key per working directory so tokens survive restarts. The file is
-    created readable by its owner only from the start (no moment of 0644 before a chmod),
-    and only if absent: of two processes starting at once, both end up with the one key."""
+    created readable by its owner only, and only if absent: of two processes starting at
+    once, both end up with the one key."""
     key = secrets.token_urlsafe(48)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_owner_only(path)
     except FileExistsError:
+        keep_owner_only(path)
         return path.read_text().strip()
     with os.fdopen(fd, "w") as file:
         file.write(key)
