@@ -84,7 +84,7 @@ class AccountService:
     ) -> User:
         email = email_key(data.email)
         if await self.repo.user_by_email(email) is not None:
-            raise Conflict(f"an account with email {email} already exists")
+            raise Conflict("an account with this email already exists")
         password_hash = await hash_password_off_loop(data.password)
         user = User(
             email=email,
@@ -98,7 +98,7 @@ class AccountService:
             await self.session.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await self.session.rollback()
-            raise Conflict(f"an account with email {email} already exists") from exc
+            raise Conflict("an account with this email already exists") from exc
         return user
 
     async def register_customer(self, data: AccountCreate, address: str | None = None) -> User:
