@@ -450,26 +450,21 @@ async def test_private_or_plain_http_endpoints_are_refused_without_the_setting(
     assert "endpoint" in response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "reason"),
-    [
+async def test_endpoints_off_the_push_services_or_port_443_are_refused(api: Api) -> None:
+    customer = await api.register_customer()
+    for endpoint, reason in [
         ("https://8.8.8.8/push/x", "browser push service"),  # public, but no push service
         ("https://203.0.113.9.nip.io/push/x", "browser push service"),
         ("https://fcm.googleapis.com.example.net/push/x", "browser push service"),
         ("https://fcm.googleapis.com:8443/push/x", "port 443"),  # a push service, another port
         ("https://8.8.8.8:9000/push/x", "port 443"),
-    ],
-)
-async def test_endpoints_off_the_push_services_or_port_443_are_refused(
-    api: Api, endpoint: str, reason: str
-) -> None:
-    customer = await api.register_customer()
-    body = BrowserSubscription(endpoint).to_json()
-    response = await api.client.post(
-        f"{API}/push/subscriptions", json=body, headers=customer.headers
-    )
-    assert response.status_code == 422, response.text
-    assert reason in response.json()["detail"]
+    ]:
+        body = BrowserSubscription(endpoint).to_json()
+        response = await api.client.post(
+            f"{API}/push/subscriptions", json=body, headers=customer.headers
+        )
+        assert response.status_code == 422, (endpoint, response.text)
+        assert reason in response.json()["detail"], endpoint
 
 
 async def test_only_admins_and_customers_subscribe_and_a_token_is_needed(api: Api) -> None:
