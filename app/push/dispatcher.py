@@ -5,9 +5,9 @@ Each turn (every PUSH_POLL_INTERVAL): new notifications become outbox rows
 there are free sending slots are claimed with a lease and sent as tasks (at most
 PUSH_CONCURRENCY at once, each attempt bounded by PUSH_ATTEMPT_TIMEOUT). A salon's
 notifications send at most LIMIT_PUSHES_PER_SALON pushes per LIMIT_PUSHES_WINDOW (counted in
-the limit store, so over every instance): past it, its due rows wait for the next window. A row is deleted
-when done, gone or failed for good (done and failed ones by the next turn, in one
-statement), else due again after a backoff (or the push service's Retry-After). Rows of a
+the limit store, so over every instance): past it, its due rows wait for the next window.
+A row is deleted when done, gone or failed for good (done and failed ones by the next turn,
+in one statement), else due again after a backoff (or the push service's Retry-After). Rows of a
 stopped instance are released at once; those of a crashed one come due when their lease
 ends (a push done but not yet deleted then goes twice).
 """

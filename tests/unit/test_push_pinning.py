@@ -97,7 +97,10 @@ async def test_the_sender_connects_to_the_checked_address_not_a_second_answer(
 
             # The name now answers 127.0.0.1: the check refuses it, nothing is dialed.
             second = await sender.send(target, b'{"id": 2}', "normal")
-            assert (second.result, second.detail) == ("failed", "endpoint must be on a public address")
+            assert (second.result, second.detail) == (
+                "failed",
+                "endpoint must be on a public address",
+            )
             assert network.dials == [(PUBLIC, 443)]
             assert lookups == [HOST, HOST]  # one look-up per send, the sender's own
             assert service.errors == []

@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.core.config import PUSH_SERVICES
 from app.core.connection import Route, Subscription
 from app.core.hub import Hub
 from app.db.repositories.push_outbox import PushedNotification
-from app.core.config import PUSH_SERVICES
 from app.push.endpoints import EndpointRule, Resolve, UnsafeEndpoint, endpoint_origin, is_public
 from app.push.payload import MAX_PAYLOAD_BYTES, push_payload, urgency
 from app.push.sender import outcome_of, parse_retry_after
