@@ -132,8 +132,11 @@ class PushDispatcher:
             claimed = [push.outbox_id for push in pushes[allowed:]]
             held.update(claimed)
             until = now + timedelta(seconds=wait)
-            async with self.session_factory() as session:
-                await push_outbox.hold_salon(session, salon_id, claimed, now, until)
+            try:
+                async with self.session_factory() as session:
+                    await push_outbox.hold_salon(session, salon_id, claimed, now, until)
+            except Exception as exc:  # held all the same: unsent, due when their lease ends
+                logger.warning("holding salon %d's pushes failed: %s", salon_id, exc)
             self.metrics.refusals.labels(PUSHES_PER_SALON).inc(len(claimed))
             logger.warning(
                 "salon %d reached LIMIT_PUSHES_PER_SALON (%d per %g s): its pushes wait %.1f s",
