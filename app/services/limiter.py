@@ -1,5 +1,6 @@
 """The deployment's limits: streams open per principal and per salon, streams opened and
-stats requests per window. Past one, LimitExceeded (429 with Retry-After).
+stats requests per window. Past one, LimitExceeded (429 with Retry-After). Pushes per salon
+and window too (take_pushes: the dispatcher holds the rest back, nobody is refused).
 
 The counts live in a LimitStore chosen like the broker (memory:// this process, redis://
 every instance). If the store can't be reached, requests pass (and a warning is logged):
