@@ -18,6 +18,13 @@ from app.core.private_files import create_owner_only, keep_owner_only
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = ".salon-secret"
+# The browsers' push services (Chrome and Edge's FCM, Firefox, Safari, Windows' WNS).
+PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+)
 # HS256 keys shorter than its 256-bit output can be brute-forced offline from one token.
 MIN_SECRET_KEY_BYTES = 32
 
@@ -113,8 +120,19 @@ class Settings(BaseSettings):
     push_delay_seconds: float = Field(default=5, ge=0)
     push_ttl_seconds: int = Field(default=86400, ge=0)
     push_max_attempts: int = Field(default=5, ge=1)
-    # Tests and private deployments only: lets endpoints be http:// or on private addresses.
+    # Hosts (comma separated) push endpoints may be at: browser push services; `*.x` for the
+    # subdomains of x, `*` for any public host. Always https:// on port 443.
+    push_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(PUSH_SERVICES)
+    )
+    # Tests and private deployments only: lets endpoints be http://, on any host, port or
+    # address (PUSH_ALLOWED_HOSTS and the public-address rule are not applied).
     push_allow_private_endpoints: bool = False
+    # Pushes sent per LIMIT_PUSHES_WINDOW seconds for one salon's notifications (0: no limit);
+    # the rest wait in the outbox for the next window. It bounds what one salon's admins can
+    # make the server send: a batch of 500 notifications to admins with 10 browsers each.
+    limit_pushes_per_salon: int = Field(default=600, ge=0)
+    limit_pushes_window: float = Field(default=60, gt=0)
     # Requests to push services at once. httpx's pool scans every connection per request:
     # 20 measured 2.2 ms of CPU per push, 50 twice that (benchmarks/push_throughput.py).
     push_concurrency: int = Field(default=20, ge=1)
@@ -128,6 +146,14 @@ class Settings(BaseSettings):
         value = _comma_list(value)
         if isinstance(value, list):
             return [str(origin).rstrip("/") for origin in value]
+        return value
+
+    @field_validator("push_allowed_hosts", mode="before")
+    @classmethod
+    def _split_push_hosts(cls, value: object) -> object:
+        value = _comma_list(value)
+        if isinstance(value, list):
+            return [str(host).rstrip(".").lower() for host in value]
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -41,6 +41,7 @@ LIMITS = (
     "login_failures_per_account",
     "login_failures_per_address",
     "registrations_per_address",
+    "pushes_per_salon",
     "stats_requests",
     "body_size",
 )

@@ -1,5 +1,6 @@
 """The deployment's limits: streams open per principal and per salon, streams opened and
-stats requests per window. Past one, LimitExceeded (429 with Retry-After).
+stats requests per window. Past one, LimitExceeded (429 with Retry-After). Pushes per salon
+and window too (take_pushes: the dispatcher holds the rest back, nobody is refused).
 
 The counts live in a LimitStore chosen like the broker (memory:// this process, redis://
 every instance). If the store can't be reached, requests pass (and a warning is logged):
@@ -8,6 +9,7 @@ a Redis outage must not refuse every stream while the rest of the service still 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -31,6 +33,7 @@ BODY_SIZE = "body_size"
 LOGIN_FAILURES = "login_failures_per_account"
 LOGIN_FAILURES_PER_ADDRESS = "login_failures_per_address"
 REGISTRATIONS_PER_ADDRESS = "registrations_per_address"
+PUSHES_PER_SALON = "pushes_per_salon"
 LIMIT_NAMES = (
     STREAMS_PER_PRINCIPAL,
     STREAMS_PER_SALON,
@@ -40,6 +43,7 @@ LIMIT_NAMES = (
     LOGIN_FAILURES,
     LOGIN_FAILURES_PER_ADDRESS,
     REGISTRATIONS_PER_ADDRESS,
+    PUSHES_PER_SALON,
 )
 # A slot frees when one of the principal's streams ends, which no one can foretell: a hint.
 STREAM_SLOT_RETRY_AFTER = 5.0
@@ -146,6 +150,21 @@ class Limiter:
             key = f"registrations:address:{address}"
             limit, window = s.limit_registrations_per_address, s.limit_auth_window
             await self._rate(REGISTRATIONS_PER_ADDRESS, key, limit, window)
+
+    async def take_pushes(self, salon_id: int, count: int) -> tuple[int, float]:
+        """How many of `count` pushes for the salon's notifications may go out now, and
+        the seconds until the window ends (0 when all may)."""
+        s = self.settings
+        if not s.limit_pushes_per_salon:
+            return count, 0.0
+        rate = Rate(f"pushes:salon:{salon_id}", s.limit_pushes_per_salon, s.limit_pushes_window)
+        try:
+            # One hit per push, asked together: one round trip to Redis (ScriptChannel).
+            waits = await asyncio.gather(*(self.store.hit(*rate) for _ in range(count)))
+        except LimitStoreError as exc:
+            logger.warning("%s limit not checked (store unavailable): %s", PUSHES_PER_SALON, exc)
+            return count, 0.0
+        return sum(1 for wait in waits if wait == 0), max(waits, default=0.0)
 
     def _login_rates(self, account: str, address: str | None) -> list[tuple[str, Rate]]:
         s = self.settings
