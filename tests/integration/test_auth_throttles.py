@@ -101,6 +101,25 @@ async def test_registrations_per_address(server_factory) -> None:
         assert int(response.headers["Retry-After"]) >= 1
 
 
+async def test_invalid_registrations_count_toward_the_limit_too(server_factory) -> None:
+    srv = await _start(server_factory, {"LIMIT_REGISTRATIONS_PER_ADDRESS": "3"})
+    good = {"email": unique_email(), "password": "good-pass-1234", "full_name": "N"}
+    async with connect(srv) as api:
+        invalid = [
+            await api.client.post(REGISTER, json={"junk": "x" * 100_000}),  # fields missing
+            await api.client.post(
+                REGISTER, content=b"{not json", headers={"Content-Type": "application/json"}
+            ),
+            await api.client.post(REGISTER, json={**good, "password": "short"}),
+        ]
+        assert [r.status_code for r in invalid] == [422] * 3, [r.text[:200] for r in invalid]
+        # Counted before it was read: the next one, valid or not, is refused unread.
+        for body in (good, {"junk": "x" * 100_000}):
+            refused = await api.client.post(REGISTER, json=body)
+            assert refused.status_code == 429, refused.text[:200]
+            assert int(refused.headers["Retry-After"]) >= 1
+
+
 async def test_failed_logins_are_counted_across_instances_with_redis(
     api: Api, server_factory
 ) -> None:
