@@ -49,7 +49,7 @@ async def test_a_bad_last_event_id_on_the_websocket_is_refused_quietly(
     assert "Last-Event-ID must be a notification id" in log  # refused, and said why
 
 
-async def _closed_with(ws, message: str) -> int:
+async def _closed_with(ws, message: str | list[str]) -> int:
     """The code the server closes with after `message` (whatever it sent before it)."""
     await ws.send(message)
     with pytest.raises(ConnectionClosed) as closed:
@@ -64,8 +64,9 @@ async def test_a_message_past_8_kib_closes_with_1009_before_and_after_auth(api: 
     admin = await api.create_admin((await api.create_salon()).id)
     url = api.server.base_url.replace("http://", "ws://") + WS
     big = "x" * 65536
-    async with ws_connect(url, open_timeout=5) as ws:  # a browser's: the token comes first
-        assert await _closed_with(ws, big) == 1009
+    for message in (big, ["x" * 4096] * 16):  # in one frame, and in 16 fragments of 4 KiB
+        async with ws_connect(url, open_timeout=5) as ws:  # a browser's: the token comes first
+            assert await _closed_with(ws, message) == 1009
     async with ws_connect(url, additional_headers=admin.headers, open_timeout=5) as ws:
         await asyncio.wait_for(ws.recv(), 5)  # connected: authenticated and streaming
         assert await _closed_with(ws, big) == 1009
