@@ -1,5 +1,5 @@
 """Errors that never amplify: a 422 about a body of megabytes is at most 16 KiB, whichever
-path answers it (FastAPI's route, or the fast create path declining to it), with at most 20
+path answers it (FastAPI's route, or a fast path declining to it), with at most 20
 errors, each `input` the value when its JSON text fits in 256 bytes and that text cut with
 `…` when it doesn't, each `loc` item and `msg` bounded (64 and 256 bytes)."""
 
@@ -89,3 +89,12 @@ async def test_a_batch_of_thousands_of_bad_items_gets_twenty_errors_at_most(api:
             detail = assert_bounded(response, body)
             assert len(detail) == 20, len(detail)
     assert sum(e["loc"][-1].endswith("…") for e in detail) == 19, detail  # the names, cut
+
+
+async def test_a_read_with_huge_query_values_gets_a_small_422(api: Api) -> None:
+    customer = await api.register_customer()
+    query = {name: "é" * 2000 for name in ("limit", "before_id", "salon_id", "unread_only")}
+    # The fast read path declines it; FastAPI's route answers.
+    response = await api.client.get(NOTIFICATIONS, params=query, headers=customer.headers)
+    detail = assert_bounded(response, query)
+    assert {e["loc"][-1] for e in detail} == set(query), detail
