@@ -15,6 +15,7 @@ from uvicorn.supervisors import Multiprocess
 from app.api.stream_request import read_direct_request
 from app.api.transports.direct import DirectTransport, response_head
 from app.api.transports.sse import ABORT_EXTENSION
+from app.api.transports.websocket import MAX_MESSAGE_BYTES
 from app.core.config import get_settings
 from app.core.logging import configure_logging_from
 from app.main import create_app
@@ -207,6 +208,10 @@ def run(
         port=port,
         loop="uvloop",
         ws="websockets-sansio",
+        # A client sends a token, then nothing that needs more: past the bound uvicorn closes
+        # with 1009. No compression: a small frame would inflate to the bound in memory.
+        ws_max_size=MAX_MESSAGE_BYTES,
+        ws_per_message_deflate=False,
         lifespan="on",
         log_level=log_level,
         access_log=False,

@@ -7,13 +7,11 @@ never by the value sent (it may be a password).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +21,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from app.api.validation_errors import bounded_errors, json_bytes
 from app.core.logging import log_event
 from app.core.metrics import Metrics
 from app.runtime import runtime_of
@@ -179,26 +178,18 @@ def summarize(errors: list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    errors = bounded_errors(exc.errors())
     log_refusal(request.scope, 422, summarize(errors))
-    # FastAPI's own answer, written so that what it echoes (`input`) can't break it: a lone
-    # surrogate is escaped, NaN and infinities become strings.
-    return EchoSafeJSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+    return EchoSafeJSONResponse({"detail": errors}, 422)
 
 
 class EchoSafeJSONResponse(JSONResponse):
+    """FastAPI's answer, written so that what it echoes (`input`) can't break it: a lone
+    surrogate is escaped (the rest is UTF-8, as Starlette writes it: escaping every
+    non-ASCII character would take up to three times the bytes the bounds allow)."""
+
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+        return json_bytes(content)
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:

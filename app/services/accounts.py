@@ -101,9 +101,8 @@ class AccountService:
             raise Conflict("an account with this email already exists") from exc
         return user
 
-    async def register_customer(self, data: AccountCreate, address: str | None = None) -> User:
-        if self.limiter is not None:
-            await self.limiter.registration(address)
+    async def register_customer(self, data: AccountCreate) -> User:
+        # Counted per address by the route, before the body is even read (CountedFirst).
         return await self.create_user(data, "customer")
 
     async def create_admin(self, principal: Principal, salon_id: int, data: AccountCreate) -> User:
