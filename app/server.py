@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 from typing import Any, cast
 
 import httptools
 import uvicorn
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.supervisors import Multiprocess
 
 from app.api.errors import refusal, response_bytes
@@ -34,6 +37,7 @@ HEAD_TOO_LARGE = response_bytes(
     JSONResponse({"detail": f"request headers larger than {MAX_HEAD_BYTES} bytes"}, 431)
 )
 HEAD, BODY = 1, 2  # what the read clock is timing
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
 
 
 class TransportAccess:
@@ -84,6 +88,7 @@ class SalonHttpProtocol(HttpToolsProtocol):
     _last_read = 0.0
     _write_clock: asyncio.TimerHandle | None = None
     _unsent = 0  # bytes waiting when the write clock was wound
+    _answering: RequestResponseCycle | None = None
     _app_runtime: Runtime | None = None
     _settings: Settings = DEFAULT_SETTINGS
 
@@ -98,7 +103,16 @@ class SalonHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_clock()
         self._stop_write_clock()
+        # uvicorn tells only the last request parsed: with requests pipelined behind it,
+        # the one being answered went on writing to the closed socket (an error logged).
+        answering = self._answering
+        if answering is not None and not answering.response_complete:
+            answering.disconnected = True
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._answering = cycle
+        super()._start_asgi_task(cycle, app)
 
     def data_received(self, data: bytes) -> None:
         reading_head = self._reading == HEAD
@@ -241,6 +255,11 @@ class SalonHttpProtocol(HttpToolsProtocol):
                 self._settings.http_write_timeout,
                 extra={"event": "answer_not_read"},
             )
+            # With a reset, not a FIN: the kernel would keep the megabytes in its own
+            # buffer (they were 2.8 MB on loopback) while it tried to deliver them.
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
             transport.abort()  # what waits is dropped with it
 
     def _streaming(self) -> bool:
