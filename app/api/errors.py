@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
@@ -132,6 +133,15 @@ def note_refusal(
     if limit:
         metrics.refusals.labels(limit).inc()
     log_refusal(scope, status, reason, limit)
+
+
+def response_bytes(response: Response) -> bytes:
+    """A whole HTTP/1.1 response that closes its connection, for the code that answers
+    below ASGI (the HTTP protocol's own refusals, a direct stream's)."""
+    status = response.status_code
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in response.raw_headers]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
 
 
 def retry_after(seconds: float) -> str:

@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     # A request's line and headers must arrive within this many seconds (and be at most
     # 64 KiB): past either the connection is closed.
     http_header_timeout: float = Field(default=10, gt=0)
+    # A request body that goes this many seconds without a byte, or that averages under
+    # HTTP_MIN_BODY_RATE bytes a second once its first 10 s (or HTTP_BODY_TIMEOUT, if
+    # shorter) have passed, ends its connection: 408 if the answer hasn't begun. 0: no rate.
+    http_body_timeout: float = Field(default=30, gt=0)
+    http_min_body_rate: int = Field(default=1024, ge=0)
+    # An answer the client takes no bytes of for this many seconds, while bytes wait for
+    # it, ends its connection (streams follow SSE's slow-consumer rules instead).
+    http_write_timeout: float = Field(default=30, gt=0)
     # Largest request body accepted (413 past it); a full batch of 500 notifications fits.
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Largest `extra_data` of a notification, serialized (422 past it): every stored byte is
