@@ -34,6 +34,7 @@ from app.services.errors import (
     LimitExceeded,
     NotAuthenticated,
     NotFound,
+    Overloaded,
     PermissionDenied,
 )
 from app.services.limiter import BODY_SIZE
@@ -48,6 +49,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidRequest: 422,
     LimitExceeded: 429,
+    Overloaded: 503,
 }
 MAX_REASON = 300
 
@@ -74,6 +76,7 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
     return answer
 
 
+_RETRY_AFTER = {"Retry-After": "Seconds to wait before trying again"}
 # Documented on every API operation (main.py includes the router with them), so clients
 # and the OpenAPI document know every answer an endpoint may give.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -84,7 +87,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("Already exists"),
     413: _error("Request body larger than MAX_REQUEST_BODY_BYTES"),
     422: _error("Invalid parameters or body, or a reference that doesn't fit"),
-    429: _error("Past a limit", **{"Retry-After": "Seconds to wait before trying again"}),
+    429: _error("Past a limit", **_RETRY_AFTER),
+    503: _error("Too busy to take it now", **_RETRY_AFTER),
 }
 
 
@@ -150,7 +154,8 @@ def retry_after(seconds: float) -> str:
 
 def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
     """The answer to a domain error (also used where no exception handler runs)."""
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    # The closest class's status: Overloaded is a LimitExceeded with a status of its own.
+    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 400)
     if isinstance(exc, LimitExceeded):
         wait = {"Retry-After": retry_after(exc.retry_after)}
         return refusal(scope, status, exc.detail, metrics, limit=exc.limit, headers=wait)

@@ -92,14 +92,22 @@ class Settings(BaseSettings):
     # Stats requests per caller and window: a dashboard polling every second uses a tenth.
     limit_stats_requests: int = Field(default=600, ge=0)
     limit_stats_window: float = Field(default=60, gt=0)
-    # Failed logins (POST /auth/login, /auth/session) per account and per client address, and
-    # registrations per client address, each per LIMIT_AUTH_WINDOW seconds; past one, 429
-    # even for the right password. The client address is the socket's, or the one a proxy
-    # of TRUSTED_PROXIES puts in X-Forwarded-For.
-    limit_login_failures: int = Field(default=10, ge=0)
+    # Failed logins (POST /auth/login, /auth/session) per account and client address together,
+    # per account from every address, and per client address, and registrations per client
+    # address, each per LIMIT_AUTH_WINDOW seconds; past one, 429 even for the right password.
+    # An attempt counts before its password is checked (taken back when it is right). The
+    # client address is the socket's, or the one a proxy of TRUSTED_PROXIES puts in
+    # X-Forwarded-For.
+    limit_login_failures_per_account_address: int = Field(default=10, ge=0)
+    limit_login_failures: int = Field(default=100, ge=0)
     limit_login_failures_per_address: int = Field(default=50, ge=0)
     limit_registrations_per_address: int = Field(default=20, ge=0)
     limit_auth_window: float = Field(default=300, gt=0)
+    # Sign-ins of one account being checked at once in this instance (429 past it), and
+    # password checks and hashes waiting for the hashing pool, of every caller (503 past it,
+    # rather than a wait): a crowd of guesses can't queue a real login behind it.
+    limit_login_pending: int = Field(default=4, ge=0)
+    password_hash_queue: int = Field(default=16, ge=0)
     # Addresses or networks (comma separated) whose X-Forwarded-For / X-Forwarded-Proto are
     # believed (uvicorn's forwarded_allow_ips): the proxy in front, and nothing else.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])

@@ -42,3 +42,7 @@ class LimitExceeded(DomainError):
         super().__init__(detail)
         self.limit = limit
         self.retry_after = retry_after
+
+
+class Overloaded(LimitExceeded):
+    """Too much already waiting (password hashes): 503, retry after `retry_after` s."""
