@@ -136,7 +136,7 @@ async def started(
         await retention.start()
         stack.push_async_callback(retention.stop)
         # Web Push (app/push/): pushes to recipients whose streams didn't get a notification.
-        push = WebPush(settings, session_factory, broker, hub, metrics)
+        push = WebPush(settings, session_factory, broker, hub, limiter, metrics)
         await push.start()
         stack.push_async_callback(push.stop)
         await ensure_first_superadmin(session_factory, settings)

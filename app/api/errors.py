@@ -7,22 +7,22 @@ never by the value sent (it may be a password).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from app.api.validation_errors import bounded_errors, json_bytes
 from app.core.config import Settings
 from app.core.logging import log_event
 from app.core.metrics import Metrics
@@ -36,6 +36,7 @@ from app.services.errors import (
     LimitExceeded,
     NotAuthenticated,
     NotFound,
+    Overloaded,
     PermissionDenied,
     Unavailable,
 )
@@ -52,6 +53,7 @@ STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 422,
     LimitExceeded: 429,
     Unavailable: 503,
+    Overloaded: 503,
 }
 MAX_REASON = 300
 
@@ -78,6 +80,7 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
     return answer
 
 
+_RETRY_AFTER = {"Retry-After": "Seconds to wait before trying again"}
 # Documented on every API operation (main.py includes the router with them), so clients
 # and the OpenAPI document know every answer an endpoint may give.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -88,10 +91,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("Already exists"),
     413: _error("Request body larger than MAX_REQUEST_BODY_BYTES"),
     422: _error("Invalid parameters or body, or a reference that doesn't fit"),
-    429: _error("Past a limit", **{"Retry-After": "Seconds to wait before trying again"}),
+    429: _error("Past a limit", **_RETRY_AFTER),
     503: _error(
-        "No database connection came free within DATABASE_POOL_TIMEOUT",
-        **{"Retry-After": "Seconds to wait before trying again"},
+        "Too busy to take it now (password checks waiting, or no database connection"
+        " free within DATABASE_POOL_TIMEOUT)",
+        **_RETRY_AFTER,
     ),
 }
 
@@ -143,13 +147,23 @@ def note_refusal(
     log_refusal(scope, status, reason, limit)
 
 
+def response_bytes(response: Response) -> bytes:
+    """A whole HTTP/1.1 response that closes its connection, for the code that answers
+    below ASGI (the HTTP protocol's own refusals, a direct stream's)."""
+    status = response.status_code
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in response.raw_headers]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
+
+
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
 def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
     """The answer to a domain error (also used where no exception handler runs)."""
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    # The closest class's status: Overloaded is a LimitExceeded with a status of its own.
+    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 400)
     if isinstance(exc, LimitExceeded | Unavailable):
         wait = {"Retry-After": retry_after(exc.retry_after)}
         limit = exc.limit if isinstance(exc, LimitExceeded) else None
@@ -188,26 +202,18 @@ def summarize(errors: list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    errors = bounded_errors(exc.errors())
     log_refusal(request.scope, 422, summarize(errors))
-    # FastAPI's own answer, written so that what it echoes (`input`) can't break it: a lone
-    # surrogate is escaped, NaN and infinities become strings.
-    return EchoSafeJSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+    return EchoSafeJSONResponse({"detail": errors}, 422)
 
 
 class EchoSafeJSONResponse(JSONResponse):
+    """FastAPI's answer, written so that what it echoes (`input`) can't break it: a lone
+    surrogate is escaped (the rest is UTF-8, as Starlette writes it: escaping every
+    non-ASCII character would take up to three times the bytes the bounds allow)."""
+
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+        return json_bytes(content)
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:

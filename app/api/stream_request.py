@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 
 from app.api import credentials
+from app.api.validation_errors import bounded_errors
 from app.core.config import Settings
 from app.core.connection import Kind
 from app.core.security import Principal
@@ -34,7 +35,9 @@ def make_filter(types: str | None, min_priority: str = "low") -> NotificationFil
             {"types": names or None, "min_priority": min_priority}
         )
     except ValidationError as exc:
-        raise InvalidRequest(f"invalid filter: {exc.errors()[0]['msg']}") from exc
+        # Bounded as every 422's errors are (a message may quote what was sent).
+        message = bounded_errors(exc.errors())[0]["msg"]
+        raise InvalidRequest(f"invalid filter: {message}") from exc
 
 
 def parse_last_event_id(raw: str | None) -> int | None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from app.core.config import Settings
+from app.core.private_files import create_owner_only, keep_owner_only
 
 # What a checkout raises past DATABASE_POOL_TIMEOUT (the pool's own, not asyncio's).
 PoolTimeout = exc.TimeoutError
@@ -26,6 +30,9 @@ POOL_SETTINGS = {
 PING_AFTER_IDLE_SECONDS = 5.0
 # Seconds an SQLite connection waits for another's write lock before giving up.
 SQLITE_BUSY_TIMEOUT = 30
+# The files of one SQLite database: itself, its WAL and shared-memory index, and the
+# rollback journal it has for a moment before WAL is switched on.
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def create_engine(database_url: str, settings: Settings | None = None) -> AsyncEngine:
@@ -38,6 +45,7 @@ def create_engine(database_url: str, settings: Settings | None = None) -> AsyncE
         for option, name in POOL_SETTINGS.items()
     }
     if database_url.startswith("sqlite"):
+        keep_sqlite_private(database_url)
         engine = create_async_engine(
             database_url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
@@ -51,6 +59,23 @@ def create_engine(database_url: str, settings: Settings | None = None) -> AsyncE
     event.listen(engine.sync_engine, "checkin", _note_return)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     return engine
+
+
+def keep_sqlite_private(database_url: str) -> None:
+    """An SQLite database's files (password hashes) readable by their owner only, before
+    anything opens it: created empty and 0600 when absent (SQLite would make it 0644, and
+    gives its -wal and -shm the database file's mode), made so when found readable by others."""
+    url = make_url(database_url)
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if url.query.get("uri"):  # a `file:` URI: SQLite's to read, a memory database or not
+        return
+    path = Path(database)
+    with contextlib.suppress(FileExistsError):
+        os.close(create_owner_only(path))  # an empty file is an empty database to SQLite
+    for suffix in SQLITE_FILE_SUFFIXES:
+        keep_owner_only(path.with_name(path.name + suffix))
 
 
 def _note_return(_dbapi_connection: Any, record: Any) -> None:

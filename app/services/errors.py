@@ -50,3 +50,7 @@ class Unavailable(DomainError):
     def __init__(self, detail: str, *, retry_after: float) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Overloaded(LimitExceeded):
+    """Too much already waiting (password hashes): 503, retry after `retry_after` s."""

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from http import HTTPStatus
 from typing import Any
 
-from app.api.errors import error_response
+from app.api.errors import error_response, response_bytes
 from app.api.transports.sse import HEADERS, socket_unsent
 from app.core.connection import CloseReason
 from app.core.metrics import Metrics
@@ -73,12 +72,9 @@ class DirectTransport(asyncio.Protocol):
     async def refuse(self, exc: LimitExceeded) -> None:
         """A whole JSON response, then close."""
         scope, self.scope = self.scope or {}, None
-        response = error_response(scope, exc, self.metrics)
-        status = response.status_code
-        head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
-        headers = header_lines([*response.raw_headers, (b"connection", b"close")])
+        answer = response_bytes(error_response(scope, exc, self.metrics))
         if not self.socket.is_closing():
-            self.socket.write(head + headers + b"\r\n" + response.body)
+            self.socket.write(answer)
             self.socket.close()
 
     async def start(self, hello: bytes) -> None:

@@ -26,7 +26,10 @@ from app.streams.session import StreamSession
 from app.streams.shared import StreamOptions, StreamRequest, Streams
 
 AUTH_TIMEOUT = 10.0
-MAX_AUTH_MESSAGE = 8192  # characters: a token and a few keys
+# A client message, before or after authentication: a token and a few keys (the server
+# closes with 1009 past it, app.server.run; the first is checked here too, for a server
+# started otherwise).
+MAX_MESSAGE_BYTES = 8192
 CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN = 1000, 1008, 1013
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_LIMITED = 4401, 4403, 4422, 4429
 # Kept off the socket: a stream's messages are JSON events only.
@@ -100,7 +103,7 @@ async def _auth_message(websocket: WebSocket) -> dict[str, object] | None:
     not JSON, nested past orjson's bound, which answers where the json module recursed
     into a RecursionError)."""
     text = await websocket.receive_text()
-    if len(text) > MAX_AUTH_MESSAGE:
+    if len(text) > MAX_MESSAGE_BYTES:
         return None
     try:
         message = orjson.loads(text)
