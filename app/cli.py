@@ -97,7 +97,7 @@ def db_upgrade() -> None:
 
 
 async def _create_superadmin(settings: Settings, data: AccountCreate) -> None:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings)
     try:
         async with create_session_factory(engine)() as session:
             await AccountService(session).create_user(data, "superadmin")
@@ -106,7 +106,7 @@ async def _create_superadmin(settings: Settings, data: AccountCreate) -> None:
 
 
 async def _demo(settings: Settings) -> Demo | None:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings)
     try:
         async with create_session_factory(engine)() as session:
             return await ensure_demo(session, settings)

@@ -24,10 +24,10 @@ from app.schemas.notification import ExtraDataLimit
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The service as one ASGI app: FastAPI behind the front door (FRONT_DOOR=0: without)."""
+    """The service as one ASGI app: FastAPI behind the front door (FRONT_DOOR=0: closed)."""
     settings = settings or get_settings()
     app = create_fastapi_app(settings)
-    return FrontDoor(app) if settings.front_door else app
+    return FrontDoor(app, open=settings.front_door)
 
 
 def create_fastapi_app(settings: Settings) -> FastAPI:

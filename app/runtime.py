@@ -87,7 +87,7 @@ def runtime_of(app: Starlette) -> Runtime:
 @asynccontextmanager
 async def started(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings)
         stack.push_async_callback(engine.dispose)
         reads = Reads(engine)
         stack.push_async_callback(reads.stop)
@@ -105,7 +105,8 @@ async def started(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
             max_pending_bytes=settings.sse_max_pending_bytes,
             metrics=metrics,
         )
-        streams = Streams(hub, settings, limiter, partial(replay, session_factory))
+        replays = partial(replay, reads, settings.sse_max_pending_bytes)
+        streams = Streams(hub, settings, limiter, replays)
         stack.push_async_callback(streams.stop)  # after the hub's: the slots it frees
         await hub.start()
         stack.push_async_callback(hub.stop)
@@ -131,7 +132,7 @@ async def started(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
         await retention.start()
         stack.push_async_callback(retention.stop)
         # Web Push (app/push/): pushes to recipients whose streams didn't get a notification.
-        push = WebPush(settings, session_factory, broker, hub, metrics)
+        push = WebPush(settings, session_factory, broker, hub, limiter, metrics)
         await push.start()
         stack.push_async_callback(push.stop)
         await ensure_first_superadmin(session_factory, settings)

@@ -44,6 +44,7 @@ async def run(customers: int, per_customer: int, concurrency: int) -> dict[str, 
         "PUSH_POLL_INTERVAL": "0.05",
         "LOG_LEVEL": "warning",
         "PUSH_CONCURRENCY": str(concurrency),
+        "LIMIT_PUSHES_PER_SALON": "0",  # one salon's pushes: the sender's speed, not the limit
     }
     server = ServerProcess(server_env(database_url, **settings), workdir=workdir)
     await server.astart()

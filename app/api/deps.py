@@ -75,7 +75,10 @@ async def get_revocations(runtime: RuntimeDep) -> Revocations:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RevocationsDep = Annotated[Revocations, Depends(get_revocations)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Closed when the endpoint returns, before the answer is sent: a session that read holds its
+# connection (PostgreSQL: idle in transaction) until closed, and a client that doesn't read
+# the answer would keep it from the pool for as long as it waits.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 

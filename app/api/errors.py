@@ -7,14 +7,12 @@ never by the value sent (it may be a password).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -23,9 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from app.api.validation_errors import bounded_errors, json_bytes
+from app.core.config import Settings
 from app.core.logging import log_event
 from app.core.metrics import Metrics
-from app.runtime import runtime_of
+from app.db.session import PoolTimeout
+from app.runtime import Runtime, runtime_of
 from app.services.errors import (
     BadRequest,
     Conflict,
@@ -34,7 +35,9 @@ from app.services.errors import (
     LimitExceeded,
     NotAuthenticated,
     NotFound,
+    Overloaded,
     PermissionDenied,
+    Unavailable,
 )
 from app.services.limiter import BODY_SIZE
 
@@ -54,6 +57,8 @@ STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 422,
     LimitExceeded: 429,
     HeadTooLarge: 431,
+    Unavailable: 503,
+    Overloaded: 503,
 }
 MAX_REASON = 300
 
@@ -80,6 +85,7 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
     return answer
 
 
+_RETRY_AFTER = {"Retry-After": "Seconds to wait before trying again"}
 # Documented on every API operation (main.py includes the router with them), so clients
 # and the OpenAPI document know every answer an endpoint may give.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -90,7 +96,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("Already exists"),
     413: _error("Request body larger than MAX_REQUEST_BODY_BYTES"),
     422: _error("Invalid parameters or body, or a reference that doesn't fit"),
-    429: _error("Past a limit", **{"Retry-After": "Seconds to wait before trying again"}),
+    429: _error("Past a limit", **_RETRY_AFTER),
+    503: _error(
+        "Too busy to take it now (password checks waiting, or no database connection"
+        " free within DATABASE_POOL_TIMEOUT)",
+        **_RETRY_AFTER,
+    ),
 }
 
 
@@ -108,7 +119,7 @@ def log_refusal(scope: Scope, status: int, reason: str, limit: str | None = None
         logger,
         "request_refused",
         f"refused {method} {path}: {status} {reason[:MAX_REASON]}",
-        logging.WARNING if status in (413, 429) else logging.INFO,
+        logging.WARNING if status in (413, 429, 503) else logging.INFO,
         status=status,
         reason=reason[:MAX_REASON],
         method=method,
@@ -141,12 +152,22 @@ def note_refusal(
     log_refusal(scope, status, reason, limit)
 
 
+def response_bytes(response: Response) -> bytes:
+    """A whole HTTP/1.1 response that closes its connection, for the code that answers
+    below ASGI (the HTTP protocol's own refusals, a direct stream's)."""
+    status = response.status_code
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in response.raw_headers]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
+
+
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
 def status_of(exc: DomainError) -> int:
-    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    """The closest class's status: Overloaded is a LimitExceeded with a status of its own."""
+    return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 400)
 
 
 def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResponse:
@@ -158,13 +179,12 @@ def error_response(scope: Scope, exc: DomainError, metrics: Metrics) -> JSONResp
 
 def refusal_answer(exc: DomainError) -> JSONResponse:
     """A domain error's JSON answer, from the status table (not logged)."""
-    status = status_of(exc)
     headers = None
-    if isinstance(exc, LimitExceeded):
+    if isinstance(exc, LimitExceeded | Unavailable):
         headers = {"Retry-After": retry_after(exc.retry_after)}
-    elif status == 401:
+    elif status_of(exc) == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+    return JSONResponse({"detail": exc.detail}, status_code=status_of(exc), headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -179,10 +199,9 @@ async def _domain_error_anywhere(connection: Any, exc: Exception) -> JSONRespons
     if not isinstance(connection, WebSocket):
         return await _domain_error(connection, exc)
     assert isinstance(exc, DomainError)
-    code = ws_refusal_code(exc)
-    log_refusal(connection.scope, code, exc.detail)
+    log_refusal(connection.scope, status_of(exc), exc.detail)
     await connection.accept()
-    await connection.close(code=code, reason=exc.detail[:120])
+    await connection.close(code=ws_refusal_code(exc), reason=exc.detail[:120])
     return None
 
 
@@ -202,31 +221,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def validation_response(scope: Scope, exc: RequestValidationError) -> JSONResponse:
-    errors = list(exc.errors())
+    """A 422 as FastAPI writes it, its errors bounded, whoever answers."""
+    errors = bounded_errors(exc.errors())
     log_refusal(scope, 422, summarize(errors))
-    # FastAPI's own answer, written so that what it echoes (`input`) can't break it: a lone
-    # surrogate is escaped, NaN and infinities become strings.
-    encoded = jsonable_encoder(errors, custom_encoder={bytes: _text})
-    return EchoSafeJSONResponse({"detail": _json_safe(encoded)}, 422)
-
-
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace")
+    return EchoSafeJSONResponse({"detail": errors}, 422)
 
 
 class EchoSafeJSONResponse(JSONResponse):
+    """FastAPI's answer, written so that what it echoes (`input`) can't break it: a lone
+    surrogate is escaped (the rest is UTF-8, as Starlette writes it: escaping every
+    non-ASCII character would take up to three times the bytes the bounds allow)."""
+
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+        return json_bytes(content)
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:
@@ -239,6 +246,20 @@ async def _http_error(request: Request, exc: Exception) -> Any:
     return await http_exception_handler(request, exc)
 
 
+def database_busy(settings: Settings) -> Unavailable:
+    """What a request that waited DATABASE_POOL_TIMEOUT for a connection is told."""
+    wait = settings.database_pool_timeout
+    return Unavailable(f"no database connection came free within {wait:g} s", retry_after=wait)
+
+
+def failure_response(exc: Exception, scope: Scope, runtime: Runtime) -> JSONResponse:
+    """The answer to an exception no domain rule raised: 503 when it is the pool's timeout,
+    else the 500 of a bug or an outage."""
+    if isinstance(exc, PoolTimeout):
+        return error_response(scope, database_busy(runtime.settings), runtime.metrics)
+    return internal_error_response()
+
+
 def internal_error_response() -> JSONResponse:
     """A bug or an outage: JSON like every other answer (uvicorn logs the traceback once)."""
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -248,24 +269,19 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return internal_error_response()
 
 
-def answer_for(scope: Scope, exc: Exception, metrics: Metrics) -> Response:
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return failure_response(exc, request.scope, runtime_of(request.app))
+
+
+def answer_for(scope: Scope, exc: Exception, runtime: Runtime) -> JSONResponse:
     """The one error writer, for the paths where FastAPI's handlers don't run (the front
-    door, the protocol beneath uvicorn): a refusal as its status says, a validation error as
-    FastAPI writes it, anything else the JSON 500 (the caller logs its traceback)."""
+    door): a refusal as its status says, a validation error as FastAPI writes it, the pool's
+    timeout a 503, anything else the JSON 500 (its traceback is the caller's to log)."""
     if isinstance(exc, DomainError):
-        return error_response(scope, exc, metrics)
+        return error_response(scope, exc, runtime.metrics)
     if isinstance(exc, RequestValidationError):
         return validation_response(scope, exc)
-    return internal_error_response()
-
-
-def on_the_wire(response: Response) -> bytes:
-    """A whole HTTP/1.1 answer, for the protocol beneath uvicorn; the connection then ends."""
-    status = response.status_code
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-    lines += [name + b": " + value for name, value in response.raw_headers]
-    lines.append(b"connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + bytes(response.body)
+    return failure_response(exc, scope, runtime)
 
 
 # WebSocket close codes, all here: a refusal at admission is 4000 + the HTTP status the
@@ -297,4 +313,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error_anywhere)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(Exception, _unexpected)

@@ -115,14 +115,21 @@ def unsure_of(route: FrontRoute, headers: RawHeaders, settings: Settings) -> str
 
 class FrontDoor:
     """The outer ASGI layer: answers its routes' requests, passes everything else to `app`
-    (FastAPI). With FRONT_DOOR=0 `create_app` leaves it out, and FastAPI answers all."""
+    (FastAPI). Closed (FRONT_DOOR=0), it passes everything, and FastAPI answers all."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, open: bool = True) -> None:
         self.app = app
+        self.open = open
         self.routes = {(r.method, str(app.url_path_for(r.name))): r for r in ROUTES}
+        self.stream_paths = frozenset(path for (_, path), r in self.routes.items() if r.on_socket)
 
     def route_for(self, method: str, path: str) -> FrontRoute | None:
-        return self.routes.get((method, path))
+        """The one look-up of the table, for both executors; None when closed."""
+        return self.routes.get((method, path)) if self.open else None
+
+    def is_stream_path(self, path: str) -> bool:
+        """Whether a path is a stream route's, open or closed (whoever answers it)."""
+        return path in self.stream_paths
 
     def runtime(self) -> Runtime:
         return runtime_of(self.app)
@@ -156,9 +163,10 @@ class FrontDoor:
             handler: Handler = route.handler
             content = await handler(asked, runtime)
         except Exception as exc:
-            await answer_for(scope, exc, runtime.metrics)(scope, receive, send)
-            if not isinstance(exc, readers.REFUSALS):
-                raise  # a bug or an outage: uvicorn logs its traceback, as FastAPI's
+            response = answer_for(scope, exc, runtime)
+            await response(scope, receive, send)
+            if response.status_code == 500:
+                raise  # a bug or an outage: uvicorn logs its traceback, as after FastAPI's
             return
         await send_json(send, route.status, content)
 

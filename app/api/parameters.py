@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.incoming import Incoming
+from app.api.validation_errors import bounded_errors
 from app.core.connection import Kind
 from app.schemas.common import MAX_ID
 from app.schemas.notification import NotificationFilter, Priority
@@ -92,6 +93,8 @@ def _located(exc: ValidationError, where: str) -> list[Any]:
     for error in errors:
         if error["type"] == "json_invalid":
             error["input"] = {}  # as FastAPI: the body is not echoed
+        elif isinstance(error.get("input"), bytes):
+            error["input"] = error["input"].decode(errors="replace")
     return errors
 
 
@@ -105,7 +108,9 @@ def make_filter(types: str | None, min_priority: Priority = "low") -> Notificati
             {"types": names or None, "min_priority": min_priority}
         )
     except ValidationError as exc:
-        raise InvalidRequest(f"invalid filter: {exc.errors()[0]['msg']}") from exc
+        # Bounded as every 422's errors are (a message may quote what was sent).
+        message = bounded_errors(exc.errors())[0]["msg"]
+        raise InvalidRequest(f"invalid filter: {message}") from exc
 
 
 def parse_last_event_id(raw: str | None) -> int | None:

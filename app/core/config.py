@@ -13,9 +13,18 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.private_files import create_owner_only, keep_owner_only
+
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = ".salon-secret"
+# The browsers' push services (Chrome and Edge's FCM, Firefox, Safari, Windows' WNS).
+PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+)
 # HS256 keys shorter than its 256-bit output can be brute-forced offline from one token.
 MIN_SECRET_KEY_BYTES = 32
 
@@ -24,6 +33,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     database_url: str = "sqlite+aiosqlite:///./salon.db"
+    # The pool of database connections (app/db/session.py): kept open under steady load (the
+    # benchmark saw a connect and a close per request dominate single POSTs), opened past it
+    # in bursts, and how long a request waits for one when all are taken: then 503 with
+    # Retry-After (SQLAlchemy's own 30 s outlasted every client's patience).
+    database_pool_size: int = Field(default=25, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=5, gt=0)
     broker_url: str = "memory://"
     # Prefix of every Redis channel name, so deployments (and test runs) sharing a Redis don't mix.
     broker_prefix: str = Field(default="salon", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -35,6 +51,9 @@ class Settings(BaseSettings):
     sse_max_pending_events: int = Field(default=1000, ge=1)
     # ...or this many bytes of them (1,000 notifications with big extra_data would be 16 MB).
     sse_max_pending_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # A stream (live or replaying) whose client takes no bytes for this many seconds while
+    # bytes wait for it is closed as a slow consumer (it reconnects with Last-Event-ID).
+    sse_write_timeout: float = Field(default=30, gt=0)
     # On SIGTERM, open streams end spread over this many seconds (clients reconnect elsewhere).
     sse_drain_seconds: float = Field(default=5, ge=0)
     # How often each instance reads past its delivery cursor in the database, whatever the bus says.
@@ -83,20 +102,36 @@ class Settings(BaseSettings):
     # Stats requests per caller and window: a dashboard polling every second uses a tenth.
     limit_stats_requests: int = Field(default=600, ge=0)
     limit_stats_window: float = Field(default=60, gt=0)
-    # Failed logins (POST /auth/login, /auth/session) per account and per client address, and
-    # registrations per client address, each per LIMIT_AUTH_WINDOW seconds; past one, 429
-    # even for the right password. The client address is the socket's, or the one a proxy
-    # of TRUSTED_PROXIES puts in X-Forwarded-For.
-    limit_login_failures: int = Field(default=10, ge=0)
+    # Failed logins (POST /auth/login, /auth/session) per account and client address together,
+    # per account from every address, and per client address, and registrations per client
+    # address, each per LIMIT_AUTH_WINDOW seconds; past one, 429 even for the right password.
+    # An attempt counts before its password is checked (taken back when it is right). The
+    # client address is the socket's, or the one a proxy of TRUSTED_PROXIES puts in
+    # X-Forwarded-For.
+    limit_login_failures_per_account_address: int = Field(default=10, ge=0)
+    limit_login_failures: int = Field(default=100, ge=0)
     limit_login_failures_per_address: int = Field(default=50, ge=0)
     limit_registrations_per_address: int = Field(default=20, ge=0)
     limit_auth_window: float = Field(default=300, gt=0)
+    # Sign-ins of one account being checked at once in this instance (429 past it), and
+    # password checks and hashes waiting for the hashing pool, of every caller (503 past it,
+    # rather than a wait): a crowd of guesses can't queue a real login behind it.
+    limit_login_pending: int = Field(default=4, ge=0)
+    password_hash_queue: int = Field(default=16, ge=0)
     # Addresses or networks (comma separated) whose X-Forwarded-For / X-Forwarded-Proto are
     # believed (uvicorn's forwarded_allow_ips): the proxy in front, and nothing else.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
     # A request's line and headers must arrive within this many seconds (and be at most
     # 64 KiB): past either the connection is closed.
     http_header_timeout: float = Field(default=10, gt=0)
+    # A request body that goes this many seconds without a byte, or that averages under
+    # HTTP_MIN_BODY_RATE bytes a second once its first 10 s (or HTTP_BODY_TIMEOUT, if
+    # shorter) have passed, ends its connection: 408 if the answer hasn't begun. 0: no rate.
+    http_body_timeout: float = Field(default=30, gt=0)
+    http_min_body_rate: int = Field(default=1024, ge=0)
+    # An answer the client takes no bytes of for this many seconds, while bytes wait for
+    # it, ends its connection (streams follow SSE's slow-consumer rules instead).
+    http_write_timeout: float = Field(default=30, gt=0)
     # The front door (app/api/front_door.py) answers the streams, the creates and the reads
     # ahead of FastAPI with the same readers; off, FastAPI answers every request (the
     # parity tests compare the two).
@@ -115,8 +150,19 @@ class Settings(BaseSettings):
     push_delay_seconds: float = Field(default=5, ge=0)
     push_ttl_seconds: int = Field(default=86400, ge=0)
     push_max_attempts: int = Field(default=5, ge=1)
-    # Tests and private deployments only: lets endpoints be http:// or on private addresses.
+    # Hosts (comma separated) push endpoints may be at: browser push services; `*.x` for the
+    # subdomains of x, `*` for any public host. Always https:// on port 443.
+    push_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(PUSH_SERVICES)
+    )
+    # Tests and private deployments only: lets endpoints be http://, on any host, port or
+    # address (PUSH_ALLOWED_HOSTS and the public-address rule are not applied).
     push_allow_private_endpoints: bool = False
+    # Pushes sent per LIMIT_PUSHES_WINDOW seconds for one salon's notifications (0: no limit);
+    # the rest wait in the outbox for the next window. It bounds what one salon's admins can
+    # make the server send: a batch of 500 notifications to admins with 10 browsers each.
+    limit_pushes_per_salon: int = Field(default=600, ge=0)
+    limit_pushes_window: float = Field(default=60, gt=0)
     # Requests to push services at once. httpx's pool scans every connection per request:
     # 20 measured 2.2 ms of CPU per push, 50 twice that (benchmarks/push_throughput.py).
     push_concurrency: int = Field(default=20, ge=1)
@@ -130,6 +176,14 @@ class Settings(BaseSettings):
         value = _comma_list(value)
         if isinstance(value, list):
             return [str(origin).rstrip("/") for origin in value]
+        return value
+
+    @field_validator("push_allowed_hosts", mode="before")
+    @classmethod
+    def _split_push_hosts(cls, value: object) -> object:
+        value = _comma_list(value)
+        if isinstance(value, list):
+            return [str(host).rstrip(".").lower() for host in value]
         return value
 
     @field_validator("trusted_proxies", mode="before")
@@ -169,12 +223,13 @@ def weak_secret_key(settings: Settings) -> str | None:
 
 def _load_or_create_secret(path: Path) -> str:
     """Keep one generated key per working directory so tokens survive restarts. The file is
-    created readable by its owner only from the start (no moment of 0644 before a chmod),
-    and only if absent: of two processes starting at once, both end up with the one key."""
+    created readable by its owner only, and only if absent: of two processes starting at
+    once, both end up with the one key."""
     key = secrets.token_urlsafe(48)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_owner_only(path)
     except FileExistsError:
+        keep_owner_only(path)
         return path.read_text().strip()
     with os.fdopen(fd, "w") as file:
         file.write(key)

@@ -38,9 +38,13 @@ LIMITS = (
     "streams_per_principal",
     "streams_per_salon",
     "stream_opens",
+    "login_failures_per_account_address",
     "login_failures_per_account",
     "login_failures_per_address",
+    "login_pending",
+    "password_hash_queue",
     "registrations_per_address",
+    "pushes_per_salon",
     "stats_requests",
     "body_size",
 )

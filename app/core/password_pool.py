@@ -3,7 +3,9 @@
 An argon2 hash costs tens of milliseconds of CPU. On the default executor, a dozen
 concurrent logins ran a dozen hashes at once and took the CPU from the event loop (an
 authenticated REST call went from 42 to 300 ms). Here at most HASH_THREADS run at once,
-whatever the number of logins: the rest wait their turn, and the loop keeps a core.
+whatever the number of logins: the rest wait their turn, and the loop keeps a core. How
+many may wait is bounded in front of it, by the requests' limiter (Limiter.password_check,
+PASSWORD_HASH_QUEUE): past it a caller is refused at once rather than queued.
 """
 
 from __future__ import annotations

@@ -20,9 +20,13 @@ class LimitStore(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> float:
         """Count one hit on `key`: 0 within `limit` per window, else seconds until it resets."""
 
-    async def blocked(self, key: str, limit: int) -> float:
-        """Without counting: seconds until `key`'s window ends if it holds `limit` hits or
-        more, else 0."""
+    async def count(self, rates: Sequence[Rate]) -> tuple[int | None, float]:
+        """Count one hit in every rate at once, or in none (one atomic step): (None, 0) when
+        counted, else (the index of the first rate already at its limit, seconds until its
+        window ends)."""
+
+    async def take_back(self, keys: Sequence[str]) -> None:
+        """Remove one hit from each key's current window (never below 0)."""
 
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         """Take a slot named `lease` in every (key, limit) at once, or none: None when taken,

@@ -25,18 +25,25 @@ class MemoryLimitStore:
 
     async def hit(self, key: str, limit: int, window: float) -> float:
         now = time.monotonic()
-        ends, count = self._windows.get(key, (0.0, 0))
-        if ends <= now:
-            if len(self._windows) >= SWEEP_AT:
-                self._sweep(now)
-            ends, count = now + window, 0
-        self._windows[key] = (ends, count + 1)
-        return 0.0 if count < limit else ends - now
+        ends, count = self._add(key, window, now)
+        return 0.0 if count <= limit else ends - now
 
-    async def blocked(self, key: str, limit: int) -> float:
+    async def count(self, rates: Sequence[Rate]) -> tuple[int | None, float]:
+        now = time.monotonic()  # no await below: nothing runs between the check and the count
+        for index, rate in enumerate(rates):
+            ends, count = self._windows.get(rate.key, (0.0, 0))
+            if ends > now and count >= rate.limit:
+                return index, ends - now
+        for rate in rates:
+            self._add(rate.key, rate.window, now)
+        return None, 0.0
+
+    async def take_back(self, keys: Sequence[str]) -> None:
         now = time.monotonic()
-        ends, count = self._windows.get(key, (0.0, 0))
-        return ends - now if ends > now and count >= limit else 0.0
+        for key in keys:
+            ends, count = self._windows.get(key, (0.0, 0))
+            if ends > now and count > 0:
+                self._windows[key] = (ends, count - 1)
 
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         for index, (key, limit) in enumerate(slots):
@@ -63,6 +70,16 @@ class MemoryLimitStore:
             if wait > 0:
                 return wait, None
         return 0.0, (await self.acquire(lease, slots) if slots else None)
+
+    def _add(self, key: str, window: float, now: float) -> tuple[float, int]:
+        """One more hit in `key`'s window (a new window if it ended): (its end, its hits)."""
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends <= now:
+            if len(self._windows) >= SWEEP_AT:
+                self._sweep(now)
+            ends, count = now + window, 0
+        self._windows[key] = (ends, count + 1)
+        return ends, count + 1
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, (ends, _) in self._windows.items() if ends <= now]:

@@ -2,6 +2,9 @@
 
 Rates: one counter per key and window, INCR then PEXPIRE on the first hit (a fixed window),
 in one script so a crash between the two can't leave a counter that never expires.
+A sign-in attempt is checked and counted in its windows (account and address, address,
+account) in one script too, on a connection of its own: two instances can't both let in
+the last attempt a window allows.
 Opening a stream counts its rate and takes its slots in the same script: one round trip,
 shared by the admissions asked for in the same turn of the event loop, on a connection of
 its own (ScriptChannel: the stream-opening path, where redis-py's own work showed).
@@ -78,6 +81,31 @@ end
 return {0, 0}
 """
 )
+# A sign-in attempt counted in several windows at once or in none (ARGV[1] = 1), or one hit
+# taken back from each (ARGV[1] = -1, never below 0).
+# KEYS = the windows; ARGV = step, then a limit and a window (ms) per key.
+COUNT = """
+if tonumber(ARGV[1]) < 0 then
+  for _, key in ipairs(KEYS) do
+    if (tonumber(redis.call('GET', key)) or 0) > 0 then
+      redis.call('DECR', key)
+    end
+  end
+  return {0, 0}
+end
+for i, key in ipairs(KEYS) do
+  if (tonumber(redis.call('GET', key)) or 0) >= tonumber(ARGV[2 * i]) then
+    return {i, redis.call('PTTL', key)}
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then
+    redis.call('PEXPIRE', key, ARGV[2 * i + 1])
+  end
+end
+return {0, 0}
+"""
 RENEW = (
     _NOW_MS
     + """
@@ -101,6 +129,7 @@ class RedisLimitStore:
         self._leases: dict[str, tuple[str, ...]] = {}  # this instance's: lease -> its keys
         self._renewer: asyncio.Task[None] | None = None
         self._admissions: ScriptChannel | None = None
+        self._counts: ScriptChannel | None = None  # sign-in attempts (COUNT)
 
     def key(self, name: str) -> str:
         """The one place limit keys get their prefix."""
@@ -115,14 +144,16 @@ class RedisLimitStore:
         )
         self._renew = self._redis.register_script(RENEW)
         self._admissions = ScriptChannel(self._redis, ADMIT, TIMEOUT)
+        self._counts = ScriptChannel(self._redis, COUNT, TIMEOUT)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._renewer)
         self._renewer = None
-        if self._admissions is not None:
-            self._admissions.close()
-            self._admissions = None
+        for channel in (self._admissions, self._counts):
+            if channel is not None:
+                channel.close()
+        self._admissions = self._counts = None
         leases, self._leases = self._leases, {}
         if self._redis is not None:
             with suppress(RedisError, OSError):
@@ -137,17 +168,22 @@ class RedisLimitStore:
     async def hit(self, key: str, limit: int, window: float) -> float:
         return (await self.hit_and_acquire(Rate(key, limit, window), "", []))[0]
 
-    async def blocked(self, key: str, limit: int) -> float:
-        if self._redis is None:
+    async def count(self, rates: Sequence[Rate]) -> tuple[int | None, float]:
+        windows = [(rate.limit, max(1, int(rate.window * 1000))) for rate in rates]
+        code, wait_ms = await self._count([rate.key for rate in rates], 1, windows)
+        return (int(code) - 1, max(0, int(wait_ms)) / 1000) if int(code) else (None, 0.0)
+
+    async def take_back(self, keys: Sequence[str]) -> None:
+        await self._count(keys, -1, [])
+
+    async def _count(
+        self, keys: Sequence[str], step: int, windows: Sequence[tuple[int, int]]
+    ) -> Any:
+        """COUNT's reply: [index + 1 of the first full window (0: none), its ms left]."""
+        if self._counts is None:
             raise LimitStoreError("the limit store is not started")
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.get(self.key(key))
-                pipe.pttl(self.key(key))
-                count, left_ms = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise LimitStoreError(str(exc)) from exc
-        return int(left_ms) / 1000 if count is not None and int(count) >= limit else 0.0
+        args = [step, *(n for window in windows for n in window)]
+        return await self._counts.run([self.key(name) for name in keys], args)
 
     async def acquire(self, lease: str, slots: Sequence[tuple[str, int]]) -> int | None:
         return (await self.hit_and_acquire(None, lease, slots))[1]

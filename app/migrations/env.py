@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import models  # noqa: F401  (registers every table on the metadata)
 from app.db.base import Base
+from app.db.session import keep_sqlite_private
 
 config = context.config
 target_metadata = Base.metadata
@@ -35,6 +36,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
+    keep_sqlite_private(_url())  # the migration is what creates the database file
     engine = create_async_engine(_url())
     async with engine.connect() as connection:
         await connection.run_sync(_run)

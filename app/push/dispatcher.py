@@ -3,9 +3,11 @@
 Each turn (every PUSH_POLL_INTERVAL): new notifications become outbox rows
 (app/db/repositories/push_outbox.py, one instance at a time), then as many due rows as
 there are free sending slots are claimed with a lease and sent as tasks (at most
-PUSH_CONCURRENCY at once, each attempt bounded by PUSH_ATTEMPT_TIMEOUT). A row is deleted
-when done, gone or failed for good (done and failed ones by the next turn, in one
-statement), else due again after a backoff (or the push service's Retry-After). Rows of a
+PUSH_CONCURRENCY at once, each attempt bounded by PUSH_ATTEMPT_TIMEOUT). A salon's
+notifications send at most LIMIT_PUSHES_PER_SALON pushes per LIMIT_PUSHES_WINDOW (counted in
+the limit store, so over every instance): past it, its due rows wait for the next window.
+A row is deleted when done, gone or failed for good (done and failed ones by the next turn,
+in one statement), else due again after a backoff (or the push service's Retry-After). Rows of a
 stopped instance are released at once; those of a crashed one come due when their lease
 ends (a push done but not yet deleted then goes twice).
 """
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +32,7 @@ from app.push.endpoints import endpoint_origin
 from app.push.payload import push_payload, urgency
 from app.push.receipts import PushReceipts
 from app.push.sender import Outcome, PushSender, Target
+from app.services.limiter import PUSHES_PER_SALON, Limiter
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +49,14 @@ class PushDispatcher:
         session_factory: async_sessionmaker[AsyncSession],
         sender: PushSender,
         receipts: PushReceipts,
+        limiter: Limiter,
         settings: Settings,
         metrics: Metrics,
     ) -> None:
         self.session_factory = session_factory
         self.sender = sender
         self.receipts = receipts
+        self.limiter = limiter
         self.settings = settings
         self.metrics = metrics
         # Decided at three quarters of PUSH_DELAY_SECONDS (the streams' receipts are written
@@ -102,6 +107,7 @@ class PushDispatcher:
             now = utcnow()
             async with self.session_factory() as session:
                 due = await push_outbox.claim_due(session, now, now + self.lease, free)
+            due = await self._within_salon_limits(due, now)
             loop = asyncio.get_running_loop()
             for push in due:
                 self._sending[push.outbox_id] = loop.create_task(self._attempt(push))
@@ -109,6 +115,37 @@ class PushDispatcher:
             self._purged_at = time.monotonic()
             async with self.session_factory() as session:
                 await purge_reached(session, utcnow() - timedelta(days=1) - self.delay)
+
+    async def _within_salon_limits(
+        self, due: list[push_outbox.DuePush], now: datetime
+    ) -> list[push_outbox.DuePush]:
+        """The claimed pushes each salon's limit lets go out now; the others are held."""
+        by_salon: dict[int, list[push_outbox.DuePush]] = {}
+        for push in due:
+            if push.notification.salon_id is not None:  # else a superadmin's: not limited
+                by_salon.setdefault(push.notification.salon_id, []).append(push)
+        held: set[int] = set()
+        for salon_id, pushes in by_salon.items():
+            allowed, wait = await self.limiter.take_pushes(salon_id, len(pushes))
+            if allowed == len(pushes):
+                continue
+            claimed = [push.outbox_id for push in pushes[allowed:]]
+            held.update(claimed)
+            until = now + timedelta(seconds=wait)
+            try:
+                async with self.session_factory() as session:
+                    await push_outbox.hold_salon(session, salon_id, claimed, now, until)
+            except Exception as exc:  # held all the same: unsent, due when their lease ends
+                logger.warning("holding salon %d's pushes failed: %s", salon_id, exc)
+            self.metrics.refusals.labels(PUSHES_PER_SALON).inc(len(claimed))
+            logger.warning(
+                "salon %d reached LIMIT_PUSHES_PER_SALON (%d per %g s): its pushes wait %.1f s",
+                salon_id,
+                self.settings.limit_pushes_per_salon,
+                self.settings.limit_pushes_window,
+                wait,
+            )
+        return [push for push in due if push.outbox_id not in held]
 
     async def _delete_finished(self) -> None:
         if self._finished:

@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 import http_ece
+import httpcore
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.push.endpoints import UnsafeEndpoint, check_endpoint
+from app.push.endpoints import EndpointRule, UnsafeEndpoint
+from app.push.pinning import PinnedTransport, pinned
 from app.push.vapid import VapidKey
 
 Result = Literal["delivered", "gone", "retry", "failed"]
@@ -61,17 +64,22 @@ class PushSender:
         *,
         ttl: int,
         timeout: float,
-        allow_private: bool,
+        rule: EndpointRule,
         concurrency: int,
+        network: httpcore.AsyncNetworkBackend | None = None,  # tests: a network of their own
+        verify: ssl.SSLContext | bool = True,  # tests: a certificate authority of their own
     ) -> None:
         self.vapid = vapid
         self.ttl = ttl
         self.timeout = timeout
-        self.allow_private = allow_private
+        self.rule = rule
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         # No redirects: a push service never needs one, and one could lead inside the network.
         self.client = httpx.AsyncClient(
-            timeout=timeout, limits=limits, follow_redirects=False, trust_env=False
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=PinnedTransport(limits, network, verify),
         )
 
     async def aclose(self) -> None:
@@ -79,7 +87,7 @@ class PushSender:
 
     async def send(self, target: Target, payload: bytes, urgency: str) -> Outcome:
         try:
-            await check_endpoint(target.endpoint, self.allow_private)  # DNS may have changed
+            checked = await self.rule.check(target.endpoint)  # DNS may have changed
         except UnsafeEndpoint as exc:
             return Outcome("failed", str(exc))
         headers = {
@@ -94,8 +102,12 @@ class PushSender:
         except Exception as exc:  # a key that passed validation but not the library
             return Outcome("failed", f"encryption: {type(exc).__name__}")
         try:
-            async with asyncio.timeout(self.timeout):  # the whole attempt, not each read
-                response = await self.client.post(target.endpoint, content=body, headers=headers)
+            # The whole attempt, not each read; a new connection goes to a checked address.
+            with pinned(checked):
+                async with asyncio.timeout(self.timeout):
+                    response = await self.client.post(
+                        target.endpoint, content=body, headers=headers
+                    )
         except (httpx.HTTPError, TimeoutError) as exc:
             return Outcome("retry", type(exc).__name__)
         return outcome_of(response.status_code, response.headers.get("Retry-After"))

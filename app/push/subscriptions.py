@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.security import Principal
 from app.db.models import PushSubscription
 from app.db.repositories.push import PushSubscriptionRepository
-from app.push.endpoints import UnsafeEndpoint, check_endpoint
+from app.push.endpoints import UnsafeEndpoint
 from app.push.service import WebPush
 from app.schemas.push import PushSubscriptionCreate
 from app.services import policy
@@ -29,9 +29,8 @@ class PushSubscriptionService:
     ) -> tuple[PushSubscription, bool]:
         """The caller's subscription for this endpoint; True if it is new."""
         policy.require_recipient(principal)
-        settings = self.push.settings
         try:
-            await check_endpoint(body.endpoint, settings.push_allow_private_endpoints)
+            await self.push.rule.check(body.endpoint)
         except UnsafeEndpoint as exc:
             raise InvalidRequest(str(exc)) from exc
         try:
@@ -39,7 +38,8 @@ class PushSubscriptionService:
         except IntegrityError:  # the same endpoint subscribed at the same moment: take it over
             await self.session.rollback()
             subscription, created = await self._upsert(principal.user_id, body)
-        await self._evict_oldest(principal.user_id, settings.push_max_subscriptions_per_user)
+        keep = self.push.settings.push_max_subscriptions_per_user
+        await self._evict_oldest(principal.user_id, keep)
         await self.session.commit()
         await self.push.receipts.changed()
         return subscription, created

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02, VapidException, b64urlencode
 
+from app.core.private_files import create_owner_only, keep_owner_only
+
 logger = logging.getLogger(__name__)
 
 VAPID_KEY_FILE = ".salon-vapid"
@@ -68,8 +70,9 @@ def load_vapid_key(configured: str, subject: str, key_file: Path | None = None) 
 
 
 def _load_or_create_key_file(path: Path) -> str:
-    """Read the key file, or write a new key into it atomically (0600, first writer wins:
-    several workers starting together end up with the same key)."""
+    """Read the key file (made owner-only if others could read it), or write a new key into
+    it atomically (0600, first writer wins: several workers starting together end up with
+    the same key)."""
     if not path.exists():
         pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM,
@@ -77,7 +80,7 @@ def _load_or_create_key_file(path: Path) -> str:
             serialization.NoEncryption(),
         )
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_owner_only(temporary)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(pem)
@@ -89,4 +92,5 @@ def _load_or_create_key_file(path: Path) -> str:
             pass
         finally:
             temporary.unlink(missing_ok=True)
+    keep_owner_only(path)
     return path.read_text()

@@ -18,8 +18,8 @@ Slug = Annotated[
 
 class ExtraDataLimit:
     """The largest `extra_data` accepted, in bytes once serialized. A schema can't read the
-    settings, so create_app sets it from MAX_EXTRA_DATA_BYTES; both create paths (FastAPI's
-    and app/api/fast_creates.py) validate with these models and so answer alike."""
+    settings, so create_app sets it from MAX_EXTRA_DATA_BYTES; the create routes' reader
+    (app/api/readers.py) validates with these models, whoever answers."""
 
     max_bytes = 16384
 

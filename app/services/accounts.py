@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -53,24 +54,23 @@ def issue_access_token(user: User, settings: Settings) -> str:
 
 class AccountService:
     def __init__(self, session: AsyncSession, limiter: Limiter | None = None) -> None:
-        """`limiter`: the sign-in and registration throttles (none from the command line)."""
+        """`limiter`: the sign-in throttles and the hash queue (none from the command line)."""
         self.session = session
         self.repo = AccountRepository(session)
         self.limiter = limiter
 
     async def authenticate(self, email: str, password: str, address: str | None = None) -> User:
         """The account of this email and password; LimitExceeded after too many failures of
-        the account or of the client `address`, NotAuthenticated for a wrong pair."""
+        the account or of the client `address` (or too many checks of it under way),
+        Overloaded when too many password checks wait, NotAuthenticated for a wrong pair."""
         email = email_key(email)
-        if self.limiter is not None:
-            await self.limiter.check_login(email, address)
-        # An email no account can have (a NUL, say) is a wrong login, not a database error.
-        user = await self.repo.user_by_email(email) if is_storable(email) else None
-        ok = await verify_password_off_loop(password, user.password_hash if user else None)
-        if user is None or not ok:
-            if self.limiter is not None:
-                await self.limiter.count_login_failure(email, address)
-            raise NotAuthenticated("incorrect email or password")
+        attempt = self.limiter.login_attempt(email, address) if self.limiter else nullcontext()
+        async with attempt:  # counted before the check; a right password takes it back
+            # An email no account can have (a NUL, say) is a wrong login, not a database error.
+            user = await self.repo.user_by_email(email) if is_storable(email) else None
+            ok = await verify_password_off_loop(password, user.password_hash if user else None)
+            if user is None or not ok:
+                raise NotAuthenticated("incorrect email or password")
         return user
 
     async def me(self, principal: Principal) -> User:
@@ -84,8 +84,9 @@ class AccountService:
     ) -> User:
         email = email_key(data.email)
         if await self.repo.user_by_email(email) is not None:
-            raise Conflict(f"an account with email {email} already exists")
-        password_hash = await hash_password_off_loop(data.password)
+            raise Conflict("an account with this email already exists")
+        with self.limiter.password_check() if self.limiter else nullcontext():
+            password_hash = await hash_password_off_loop(data.password)
         user = User(
             email=email,
             password_hash=password_hash,
@@ -98,12 +99,11 @@ class AccountService:
             await self.session.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await self.session.rollback()
-            raise Conflict(f"an account with email {email} already exists") from exc
+            raise Conflict("an account with this email already exists") from exc
         return user
 
-    async def register_customer(self, data: AccountCreate, address: str | None = None) -> User:
-        if self.limiter is not None:
-            await self.limiter.registration(address)
+    async def register_customer(self, data: AccountCreate) -> User:
+        # Counted per address by the route, before the body is even read (CountedFirst).
         return await self.create_user(data, "customer")
 
     async def create_admin(self, principal: Principal, salon_id: int, data: AccountCreate) -> User:

@@ -30,8 +30,8 @@ async def ensure_first_superadmin(
         accounts = AccountService(session)
         if await accounts.repo.user_by_email(email_key(email)) is None:
             data = AccountCreate(email=email, password=password, full_name="Superadmin")
-            await accounts.create_user(data, "superadmin")
-            logger.info("created the first superadmin %s", email)
+            user = await accounts.create_user(data, "superadmin")
+            logger.info("created the first superadmin (user %d)", user.id)  # no email in logs
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,15 @@ class LimitExceeded(DomainError):
         super().__init__(detail)
         self.limit = limit
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """Every database connection is taken, none came free in time: retry after `retry_after` s."""
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Overloaded(LimitExceeded):
+    """Too much already waiting (password hashes): 503, retry after `retry_after` s."""

@@ -1,5 +1,5 @@
 """A principal's notifications read as their public JSON: the list and the unread count, for
-the REST endpoints and the fast read layer (app/api/fast_reads.py) alike.
+the REST endpoints and the front door (app/api/front_door.py) alike.
 
 No Session and no ORM entity: a Core statement run by `Reads` (app/db/reads.py), and the
 rows straight to JSON (orjson), as pydantic would write NotificationPublic (a unit test
@@ -32,6 +32,11 @@ def public_json(rows: Sequence[Row[Any]]) -> bytes:
     return orjson.dumps(
         [dict(zip(PUBLIC_FIELDS, row, strict=True)) for row in rows], option=_JSON_OPTIONS
     )
+
+
+def notification_json(row: Row[Any]) -> bytes:
+    """One NotificationPublic as JSON, from a row of PUBLIC_COLUMNS."""
+    return orjson.dumps(dict(zip(PUBLIC_FIELDS, row, strict=True)), option=_JSON_OPTIONS)
 
 
 def unread_json(rows: Sequence[Row[Any]]) -> bytes:

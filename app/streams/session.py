@@ -7,7 +7,8 @@ The order is the same for every transport, and decided here only:
     -> hello ("retry" and "connected")
     -> replay of what the client missed, then the held live ones newer than it
     -> live until the deadline (the credential's expiry or the maximum lifetime), the
-       client leaving, falling too far behind, or shutdown
+       client leaving, falling too far behind or taking nothing for SSE_WRITE_TIMEOUT
+       (app/streams/stalls.py), or shutdown
     -> unregistered, the transport ended as the reason asks, the limits' slots given back
 
 A session is a plain object: the opening is one short task, and on a driven transport
@@ -20,11 +21,13 @@ from __future__ import annotations
 import logging
 import random
 import time
+from contextlib import aclosing
 from typing import cast
 
 from app.core.connection import CloseReason, Connection, Subscription
 from app.core.security import Principal
 from app.core.sse import json_frame, now_iso, retry_frame
+from app.db.session import PoolTimeout
 from app.services.errors import LimitExceeded
 from app.services.limiter import Lease
 from app.streams.logs import log_closed, log_opened
@@ -115,28 +118,48 @@ class StreamSession:
         delivered = self.streams.metrics.delivered
         try:
             while (data := await conn.take()) is not None:
-                conn.writing = True
-                await self.transport.write_when_ready(data)
-                conn.writing = False
+                await self._write(conn, data)
                 if conn.chunk_notes:
                     delivered(conn.chunk_notes, conn.chunk_oldest)
         finally:
             self.finish()
 
+    async def _write(self, conn: Connection, data: bytes) -> None:
+        """Hand `data` to the transport once the client's socket can take it; watched
+        meanwhile, so a client that takes nothing ends the wait (SSE_WRITE_TIMEOUT)."""
+        self.streams.stalls.watch(self)
+        conn.writing = True  # a stalled write is aborted, not waited for
+        try:
+            await self.transport.write_when_ready(data)
+        finally:
+            conn.writing = False
+
     async def _replay(self, conn: Connection, replay: Replay) -> bool:
         """Write what the client missed, then release the live notifications held meanwhile
-        (registered holding them, so none falls in between). False if the replay failed."""
+        (registered holding them, so none falls in between). False if the replay failed or
+        the stream ended meanwhile.
+
+        A page is read only when the last one is written (the transport waits while the
+        client's socket buffer is full) and holds no database connection while written:
+        a client that stops reading costs its bytes, until SSE_WRITE_TIMEOUT ends it."""
         through = 0
         replayed = self.streams.metrics.replayed
         try:
-            async for data, last_id, ids in replay:
-                if self.finished or conn.close_reason is not None:
-                    break  # ended meanwhile: the rest would go nowhere
-                await self.transport.write_when_ready(data)
-                through = max(through, last_id)
-                replayed.inc(len(ids))
-                self.streams.hub.replayed(conn.subscription.user_id, ids)
+            async with aclosing(replay) as pages:
+                async for data, last_id, ids in pages:
+                    await self._write(conn, data)
+                    if self.finished or conn.close_reason is not None:
+                        return False  # ended meanwhile: the rest would go nowhere
+                    through = max(through, last_id)
+                    replayed.inc(len(ids))
+                    self.streams.hub.replayed(conn.subscription.user_id, ids)
+        except PoolTimeout:
+            # The answer has begun: no 503 now. The client comes back with its Last-Event-ID.
+            logger.warning("replay: no database connection came free; ending the stream")
+            return False
         except Exception:
+            if self.finished or conn.close_reason is not None:
+                return False  # a write to a client gone or dropped
             logger.exception("replay failed; ending the stream so the client retries")
             return False
         conn.release(through)
@@ -159,6 +182,7 @@ class StreamSession:
         data = conn.take_nowait()
         if data:
             transport.write(data)
+            self.streams.stalls.watch(self)
             if conn.chunk_notes:
                 self.streams.flusher.count(conn.chunk_oldest, conn.chunk_notes)
         if conn.close_reason is not None:
@@ -178,6 +202,13 @@ class StreamSession:
         self.expires = 0
         self.end("expired")
 
+    def unsent(self) -> int:
+        return self.transport.unsent()
+
+    def stalled(self) -> None:
+        """Its client took nothing for SSE_WRITE_TIMEOUT while bytes waited for it."""
+        self.end("slow_consumer")
+
     def finish(self) -> None:
         """Unregister, end the transport as the close reason asks, give the slots back; once."""
         conn = self.conn
@@ -188,6 +219,7 @@ class StreamSession:
             self.expires = 0
         if conn is None:
             return
+        self.streams.stalls.discard(self)
         self.streams.hub.unregister(conn)
         if conn.close_reason != "client_gone":
             self.transport.end(conn.close_reason)

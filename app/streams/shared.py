@@ -1,11 +1,12 @@
 """What every stream of the process shares: who may listen to what, where its replay
-comes from, the limits, the flusher, the deadlines, and the tasks giving slots back."""
+comes from, the limits, the flusher, the deadlines, the stalled writes, and the tasks
+giving slots back."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +19,11 @@ from app.services import policy
 from app.services.limiter import Limiter
 from app.streams.expiries import Expiries
 from app.streams.flusher import Flusher
+from app.streams.stalls import Stalls
 
 logger = logging.getLogger(__name__)
 
-Replay = AsyncIterator[tuple[bytes, int, tuple[int, ...]]]  # chunks: bytes, last id, ids
+Replay = AsyncGenerator[tuple[bytes, int, tuple[int, ...]], None]  # pages: bytes, last id, ids
 # What a subscription missed after an id (app.services.replay, on the database).
 ReplaySource = Callable[[Subscription, int], Replay]
 STOP_TIMEOUT = 5.0  # for the slots still being given back when the process stops
@@ -62,6 +64,7 @@ class Streams:
         self._replay = replay
         self.flusher = Flusher(hub.metrics)
         self.expiries = Expiries()
+        self.stalls = Stalls(settings.sse_write_timeout)
         self._tasks: set[asyncio.Task[object]] = set()
 
     def subscribe(self, request: StreamRequest) -> Subscription:
@@ -90,6 +93,7 @@ class Streams:
         """Stop the deadline timer; let the openings and slot releases under way finish
         (after the hub's stop: a loop turn or two lets the streams it ended finish)."""
         self.expiries.stop()
+        self.stalls.stop()
         for _ in range(2):
             await asyncio.sleep(0)
         if self._tasks:

@@ -35,6 +35,9 @@ class Transport(Protocol):
     def abort(self) -> None:
         """Drop the socket now: a write is stuck on a client that stopped reading."""
 
+    def unsent(self) -> int:
+        """Bytes handed to the socket that its client has not taken yet (0 when unknown)."""
+
 
 class DrivenTransport(Transport, Protocol):
     """A transport the flusher writes synchronously (`driven` is True)."""

@@ -34,16 +34,54 @@ async def test_a_window_admits_its_limit_then_says_how_long_to_wait(store: Limit
     assert await store.hit("k", 3, 0.5) == 0.0  # a new window
 
 
-async def test_blocked_tells_a_full_window_without_counting(store: LimitStore) -> None:
-    assert await store.blocked("k", 2) == 0.0  # no window yet
-    assert await store.hit("k", 2, 0.5) == 0.0
-    assert await store.blocked("k", 2) == 0.0  # one hit of two
-    assert await store.blocked("k", 2) == 0.0  # asking did not count
-    assert await store.hit("k", 2, 0.5) == 0.0
-    wait = await store.blocked("k", 2)
-    assert 0 < wait <= 0.5
+async def test_an_attempt_counts_in_every_window_or_in_none(store: LimitStore) -> None:
+    pair, address = Rate("pair", 2, 0.5), Rate("address", 3, 0.5)
+    assert await store.count([pair, address]) == (None, 0.0)
+    assert await store.count([pair, address]) == (None, 0.0)
+    refused, wait = await store.count([pair, address])
+    assert refused == 0 and 0 < wait <= 0.5  # the pair is full...
+    assert await store.count([Rate("other", 2, 0.5), address]) == (None, 0.0)
+    refused, _ = await store.count([Rate("other", 2, 0.5), address])
+    assert refused == 1  # ...and the refused attempt did not count in the address
     await asyncio.sleep(wait + 0.05)
-    assert await store.blocked("k", 2) == 0.0  # the window ended
+    assert await store.count([pair]) == (None, 0.0)  # a new window
+
+
+async def test_taking_back_frees_a_hit_and_never_goes_below_zero(store: LimitStore) -> None:
+    rate = Rate("k", 2, 5)
+    await store.take_back(["k"])  # nothing counted yet: nothing to take back
+    assert await store.count([rate]) == (None, 0.0)
+    await store.take_back(["k", "k"])
+    assert [(await store.count([rate]))[0] for _ in range(3)] == [None, None, 0]
+    await store.take_back(["k"])
+    assert await store.count([rate]) == (None, 0.0)
+
+
+async def test_concurrent_attempts_count_exactly_up_to_the_limit(store: LimitStore) -> None:
+    """Many attempts at once (Redis gets them in one pipeline): exactly `limit` counted."""
+    answers = await asyncio.gather(
+        *(store.count([Rate("pair", 5, 5), Rate("account", 50, 5)]) for _ in range(40))
+    )
+    assert sum(1 for refused, _ in answers if refused is None) == 5
+    # The account's window holds those five only: one more fits under 6, then none.
+    assert (await store.count([Rate("account", 6, 5)]))[0] is None
+    assert (await store.count([Rate("account", 6, 5)]))[0] == 0
+
+
+async def test_two_redis_stores_count_attempts_as_one() -> None:
+    """Two instances' attempts at once: exactly the limit is counted between them."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    stores = [RedisLimitStore(REDIS_URL, prefix), RedisLimitStore(REDIS_URL, prefix)]
+    for store in stores:
+        await store.start()
+    try:
+        answers = await asyncio.gather(
+            *(stores[i % 2].count([Rate("account", 7, 5)]) for i in range(30))
+        )
+        assert sum(1 for refused, _ in answers if refused is None) == 7
+    finally:
+        for store in stores:
+            await store.stop()
 
 
 async def test_slots_are_taken_in_every_key_or_none(store: LimitStore) -> None:

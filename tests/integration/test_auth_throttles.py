@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 
 from tests.utils.cluster import instance_env
 from tests.utils.factories import API, Api, connect, unique_email
+from tests.utils.server import fresh_server
 
 LOGIN, SESSION, REGISTER = f"{API}/auth/login", f"{API}/auth/session", f"{API}/auth/register"
 
@@ -99,6 +101,26 @@ async def test_registrations_per_address(server_factory) -> None:
             statuses.append(response.status_code)
         assert statuses == [201, 201, 429], statuses
         assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_invalid_registrations_count_toward_the_limit_too(tmp_path: Path) -> None:
+    good = {"email": unique_email(), "password": "good-pass-1234", "full_name": "N"}
+    junk = {"junk": "x" * 100_000}  # every field missing
+    # The count is the question, not the database: one backend.
+    with fresh_server("sqlite", tmp_path, LIMIT_REGISTRATIONS_PER_ADDRESS="3") as srv:
+        async with connect(srv) as api:
+            post = api.client.post
+            invalid = [
+                await post(REGISTER, json=junk),
+                await post(REGISTER, content=b"{no", headers={"Content-Type": "application/json"}),
+                await post(REGISTER, json={**good, "password": "short"}),
+            ]
+            assert [r.status_code for r in invalid] == [422] * 3, [r.text[:200] for r in invalid]
+            # Counted before it was read: the next one, valid or not, is refused unread.
+            for body in (good, junk):
+                refused = await post(REGISTER, json=body)
+                assert refused.status_code == 429, refused.text[:200]
+                assert int(refused.headers["Retry-After"]) >= 1
 
 
 async def test_failed_logins_are_counted_across_instances_with_redis(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +30,7 @@ from tests.utils.cluster import (
 )
 from tests.utils.factories import API, Api, expect
 from tests.utils.nginx import DEPLOY_CONF, NginxProcess
-from tests.utils.server import ServerProcess
+from tests.utils.server import ServerProcess, free_port
 from tests.utils.stats import wait_for_stats
 
 
@@ -198,3 +199,32 @@ async def test_nginx_logs_requests_without_their_query_strings(api: Api, deploym
     text = logged()
     assert f"GET {API}/auth/me HTTP/1.1" in text, text
     assert stream_token not in text and marker not in text and "?" not in text, text
+
+
+async def test_no_stream_token_in_nginx_logs_when_every_instance_is_down(tmp_path: Path) -> None:
+    """The upstream-down path: nginx's error log quotes the request line, query included,
+    unless the stream locations keep it quiet; the access log still shows the failure."""
+    down = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]  # nothing listens
+    nginx = NginxProcess(tmp_path / "nginx", down)
+    await asyncio.to_thread(nginx.start)
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3In0." + secrets.token_urlsafe(32)
+    paths = [f"{API}/notifications/{kind}" for kind in ("stream", "customer/stream", "ws")]
+    try:
+        async with httpx.AsyncClient(base_url=nginx.base_url, timeout=10) as http:
+            for path in paths:
+                response = await http.get(path, params={"token": token})
+                assert response.status_code == 502, response.text
+    finally:
+        await asyncio.to_thread(nginx.stop)  # the logs are complete once it has exited
+
+    access_log = (nginx.dir / "salon-access.log").read_text(errors="replace")
+    error_log = nginx.error_log()
+    assert token not in access_log and token not in error_log, error_log
+    assert token.split(".")[-1] not in access_log + error_log
+    for path in paths:
+        # The path without its query, nginx's 502, and the instances' 502 (refused).
+        line = re.search(
+            rf'"GET {re.escape(path)} HTTP/1\.1" 502 .*upstream "(.*)" "(.*)"', access_log
+        )
+        assert line is not None, access_log
+        assert "502" in line[2], line[0]

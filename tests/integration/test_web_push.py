@@ -36,6 +36,9 @@ PUSH_SETTINGS = {
     "PUSH_POLL_INTERVAL": "0.1",
     "PUSH_ATTEMPT_TIMEOUT": "3",
     "PUSH_TTL_SECONDS": "600",
+    # Each test has salons of its own; only the batch test sends more than this per salon.
+    "LIMIT_PUSHES_PER_SALON": "5",
+    "LIMIT_PUSHES_WINDOW": "2",
 }
 CUSTOMER_STREAM = f"{API}/notifications/customer/stream"
 ADMIN_STREAM = f"{API}/notifications/stream"
@@ -238,6 +241,36 @@ async def test_an_appointment_confirmed_while_the_customer_is_away_is_pushed(
     assert push.payload["salon_id"] == salon["id"]
 
 
+async def test_a_salon_batch_sends_at_most_the_limit_per_window_and_the_rest_later(
+    push_api: Api, service: LoopbackPushService
+) -> None:
+    salon, admin, _ = await world(push_api)
+    colleague = await push_api.create_admin(salon["id"])
+    browsers = [service.new_subscription() for _ in range(4)]
+    for account, browser in zip((admin, admin, colleague, colleague), browsers, strict=True):
+        await subscribe(push_api, account, browser)
+    items = [
+        {"notification_type": "batch", "title": f"T{i}", "message": "M", "priority": "urgent",
+         "recipient_type": "salon"}
+        for i in range(2)
+    ]  # fmt: skip
+    response = await push_api.client.post(
+        f"{API}/notifications/batch", json={"notifications": items}, headers=admin.headers
+    )
+    ids = sorted(n["id"] for n in expect(response, 201).json()["notifications"])
+    # 8 pushes wanted, 5 a window allowed: 5 now, the other 3 held in the outbox, sent
+    # when the next window opens. None lost, none twice.
+    pushes = [p for b in browsers for p in await service.wait_for(b, count=2, timeout=15)]
+    for browser in browsers:
+        assert sorted(p.payload["id"] for p in service.pushes_to(browser)) == ids
+    times = sorted(p.received_at for p in pushes)
+    window = float(PUSH_SETTINGS["LIMIT_PUSHES_WINDOW"])
+    assert times[4] - times[0] < window / 2, times  # the first five at once
+    assert times[5] - times[0] >= window / 2, times  # the sixth in the next window
+    metrics = (await push_api.client.get("/metrics")).text
+    assert 'salon_limit_refusals_total{limit="pushes_per_salon"} 0.0' not in metrics
+
+
 async def test_gone_deletes_the_subscription(push_api: Api, service: LoopbackPushService) -> None:
     _, admin, customer, browser = await subscribed_customer(push_api, service)
     service.answer(browser.token, 410)
@@ -415,6 +448,23 @@ async def test_private_or_plain_http_endpoints_are_refused_without_the_setting(
     )
     assert response.status_code == 422, response.text
     assert "endpoint" in response.json()["detail"]
+
+
+async def test_endpoints_off_the_push_services_or_port_443_are_refused(api: Api) -> None:
+    customer = await api.register_customer()
+    for endpoint, reason in [
+        ("https://8.8.8.8/push/x", "browser push service"),  # public, but no push service
+        ("https://203.0.113.9.nip.io/push/x", "browser push service"),
+        ("https://fcm.googleapis.com.example.net/push/x", "browser push service"),
+        ("https://fcm.googleapis.com:8443/push/x", "port 443"),  # a push service, another port
+        ("https://8.8.8.8:9000/push/x", "port 443"),
+    ]:
+        body = BrowserSubscription(endpoint).to_json()
+        response = await api.client.post(
+            f"{API}/push/subscriptions", json=body, headers=customer.headers
+        )
+        assert response.status_code == 422, (endpoint, response.text)
+        assert reason in response.json()["detail"], endpoint
 
 
 async def test_only_admins_and_customers_subscribe_and_a_token_is_needed(api: Api) -> None:

@@ -1,16 +1,18 @@
 """Hostile WebSocket openings get a clean close, not a traceback: a first message nested
-100,000 deep, and a bad Last-Event-ID on /ws (refused with 4400, as the contract's 4000 +
-the SSE route's 400, without an ERROR line)."""
+8,000 deep, and a bad Last-Event-ID on /ws (refused with 4400, the contract's 4000 + the SSE
+route's 400, without an ERROR line). A message past 8 KiB, before or after authentication,
+closes with 1009; compression is not offered."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.utils.factories import API, connect
+from tests.utils.factories import API, Api, connect
 
 WS = f"{API}/notifications/ws"
 
@@ -19,7 +21,7 @@ async def test_a_deeply_nested_first_message_is_closed_cleanly(server_factory) -
     srv = await asyncio.to_thread(server_factory)
     url = srv.base_url.replace("http://", "ws://") + WS
     async with ws_connect(url, open_timeout=5, max_size=None) as ws:
-        await ws.send("[" * 100_000)
+        await ws.send("[" * 8000)  # within the 8 KiB bound, 8 times Python's recursion limit
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
@@ -46,3 +48,37 @@ async def test_a_bad_last_event_id_on_the_websocket_is_refused_quietly(
     log = srv.log_text()
     assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
     assert "Last-Event-ID must be a notification id" in log  # refused, and said why
+
+
+async def _closed_with(ws, message: str | list[str]) -> int:
+    """The code the server closes with after `message` (whatever it sent before it)."""
+    await ws.send(message)
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(5):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None, closed.value
+    return closed.value.rcvd.code
+
+
+async def test_a_message_past_8_kib_closes_with_1009_before_and_after_auth(api: Api) -> None:
+    admin = await api.create_admin((await api.create_salon()).id)
+    url = api.server.base_url.replace("http://", "ws://") + WS
+    big = "x" * 65536
+    for message in (big, ["x" * 4096] * 16):  # in one frame, and in 16 fragments of 4 KiB
+        async with ws_connect(url, open_timeout=5) as ws:  # a browser's: the token comes first
+            assert await _closed_with(ws, message) == 1009
+    async with ws_connect(url, additional_headers=admin.headers, open_timeout=5) as ws:
+        await asyncio.wait_for(ws.recv(), 5)  # connected: authenticated and streaming
+        assert await _closed_with(ws, big) == 1009
+    async with ws_connect(url, open_timeout=5) as ws:  # the bound is a bound, not less
+        await ws.send(json.dumps({"type": "auth", "token": admin.token, "pad": "x" * 7000}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["event"] == "connected"
+
+
+async def test_compression_is_not_offered(api: Api) -> None:
+    url = api.server.base_url.replace("http://", "ws://") + WS
+    # The client asks for permessage-deflate (Sec-WebSocket-Extensions), as browsers do.
+    async with ws_connect(url, open_timeout=5, compression="deflate") as ws:
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers, ws.response.headers

@@ -8,16 +8,18 @@ import base64
 import email.utils
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.core.config import PUSH_SERVICES
 from app.core.connection import Route, Subscription
 from app.core.hub import Hub
 from app.db.repositories.push_outbox import PushedNotification
-from app.push.endpoints import UnsafeEndpoint, check_endpoint, endpoint_origin
+from app.push.endpoints import EndpointRule, Resolve, UnsafeEndpoint, endpoint_origin, is_public
 from app.push.payload import MAX_PAYLOAD_BYTES, push_payload, urgency
 from app.push.sender import outcome_of, parse_retry_after
 from app.push.vapid import load_vapid_key
@@ -42,6 +44,17 @@ def test_retry_after_in_seconds_or_as_a_date_and_capped() -> None:
 
 def pushed(message: str, priority: str = "normal") -> PushedNotification:
     return PushedNotification(7, "t", "T" * 200, message, 3, priority, "Salon & Co")
+
+
+def test_a_long_title_and_salon_name_are_cut_too() -> None:
+    long = PushedNotification(7, "t" * 100, "\x01" * 200, "\x01" * 5000, 3, "high", "😀" * 5000)
+    body = orjson.loads(push_payload(long))
+    assert len(push_payload(long)) <= MAX_PAYLOAD_BYTES
+    assert body["message"] == "…" and body["url"].endswith(quote("…"))
+    assert body["title"] == long.title  # the message and the salon's name gave way first
+    longer = PushedNotification(7, "t", "é" * 5000, "hello", None, "low", "Salon")
+    assert len(push_payload(longer)) <= MAX_PAYLOAD_BYTES
+    assert orjson.loads(push_payload(longer))["title"].endswith("é…")
 
 
 @pytest.mark.parametrize("character", ["x", "é", '"', "\x01", "😀"])
@@ -96,25 +109,88 @@ def test_a_non_p256_vapid_key_is_refused() -> None:
         load_vapid_key(pem.decode(), "mailto:a@example.com")
 
 
+ANY_HOST = EndpointRule(("*",))  # the allowlist off: the address rule alone
+
+
 @pytest.mark.parametrize(
     "endpoint",
     ["https://127.0.0.1/x", "https://10.0.0.1/x", "https://172.16.0.1/x", "https://192.168.1.1/x",
      "https://169.254.169.254/x", "https://100.64.0.1/x", "https://[::1]/x", "https://[fe80::1]/x",
      "https://[fc00::1]/x", "https://[::ffff:10.0.0.1]/x", "https://224.0.0.1/x",
      "https://0.0.0.0/x", "http://8.8.8.8/x", "ftp://8.8.8.8/x", "https://u:p@8.8.8.8/x",
-     "https:///x", "https://8.8.8.8:99999/x"],
+     "https:///x", "https://8.8.8.8:99999/x", "https://8.8.8.8:8443/x"],
 )  # fmt: skip
 async def test_unsafe_endpoints_are_refused(endpoint: str) -> None:
     with pytest.raises(UnsafeEndpoint):
-        await check_endpoint(endpoint, allow_private=False)
+        await ANY_HOST.check(endpoint)
+
+
+# An IPv4 address written inside an IPv6 one is judged as that IPv4 address: a private one
+# makes it private, a public one public.
+@pytest.mark.parametrize(
+    ("form", "private", "public"),
+    [("IPv4-mapped", "::ffff:10.0.0.1", "::ffff:8.8.8.8"),
+     ("IPv4-compatible", "::10.0.0.1", "::8.8.8.8"),
+     ("IPv4-compatible loopback", "::127.0.0.1", "::8.8.4.4"),
+     ("NAT64", "64:ff9b::10.0.0.1", "64:ff9b::8.8.8.8"),
+     ("NAT64 metadata", "64:ff9b::169.254.169.254", "64:ff9b::1.1.1.1"),
+     ("6to4", "2002:a00:1::1", "2002:808:808::1"),
+     ("6to4 loopback", "2002:7f00:1::", "2002:101:101::"),
+     # Teredo: server 65.54.227.120, client 10.0.0.1 / 8.8.8.8 (stored inverted).
+     ("Teredo", "2001:0:4136:e378:8000:63bf:f5ff:fffe", "2001:0:4136:e378:8000:63bf:f7f7:f7f7")],
+)  # fmt: skip
+def test_an_embedded_ipv4_address_is_judged_as_itself(form: str, private: str, public: str) -> None:
+    assert not is_public(private), form
+    assert is_public(public), form
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["fec0::1", "feff:ffff::1", "64:ff9b:1::808:808", "64:ff9b:1:ffff::1", "::", "::1"],
+)
+def test_site_local_local_nat64_and_unspecified_ipv6_are_private(address: str) -> None:
+    assert not is_public(address)
+
+
+async def test_embedded_and_site_local_literals_are_refused_as_endpoints() -> None:
+    for host in ("[64:ff9b::a00:1]", "[2002:a00:1::]", "[::a00:1]", "[fec0::1]"):
+        with pytest.raises(UnsafeEndpoint, match="public address"):
+            await ANY_HOST.check(f"https://{host}/push/x")
+
+
+async def test_only_browser_push_services_on_port_443_by_default() -> None:
+    rule = EndpointRule(PUSH_SERVICES, resolve=_answers("142.250.74.42"))
+    for endpoint in ("https://fcm.googleapis.com/fcm/send/x",
+                     "https://updates.push.services.mozilla.com/wpush/v2/x",
+                     "https://web.push.apple.com/x", "https://FCM.googleapis.com./x",
+                     "https://wns2-db5p.notify.windows.com/w/?token=x",
+                     "https://fcm.googleapis.com:443/x"):  # fmt: skip
+        assert (await rule.check(endpoint)).addresses == ("142.250.74.42",)
+    for endpoint, reason in (("https://push.example.com/x", "push service"),
+                             ("https://8.8.8.8/x", "push service"),
+                             ("https://push.apple.com/x", "push service"),
+                             ("https://fcm.googleapis.com.evil.example/x", "push service"),
+                             ("https://evilfcm.googleapis.com/x", "push service"),
+                             ("https://fcm.googleapis.com:8443/x", "port 443"),
+                             ("http://fcm.googleapis.com/x", "https://")):  # fmt: skip
+        with pytest.raises(UnsafeEndpoint, match=reason):
+            await rule.check(endpoint)
 
 
 async def test_public_literal_addresses_pass_and_the_setting_allows_private_ones() -> None:
-    await check_endpoint("https://8.8.8.8/push/abc", allow_private=False)
-    await check_endpoint("https://[2001:4860:4860::8888]/push/abc", allow_private=False)
-    await check_endpoint("http://127.0.0.1:9/push/abc", allow_private=True)
+    await ANY_HOST.check("https://8.8.8.8/push/abc")
+    await ANY_HOST.check("https://[2001:4860:4860::8888]/push/abc")
+    allow_private = EndpointRule((), allow_private=True)
+    assert (await allow_private.check("http://127.0.0.1:9/push/abc")).addresses == ()
     with pytest.raises(UnsafeEndpoint):
-        await check_endpoint("ftp://127.0.0.1/x", allow_private=True)
+        await allow_private.check("ftp://127.0.0.1/x")
+
+
+def _answers(*addresses: str) -> Resolve:
+    async def resolve(host: str, port: int) -> list[str]:
+        return list(addresses)
+
+    return resolve
 
 
 def test_only_the_origin_of_an_endpoint_is_loggable() -> None:

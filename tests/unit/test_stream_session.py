@@ -47,6 +47,8 @@ class FakeTransport:
         self.writable = True
         self.start_fails = start_fails
         self.calls: list[tuple[str, object]] = []
+        self.waiting = 0  # bytes its client has not taken
+        self.stuck: asyncio.Future[None] | None = None  # a pumped write that never returns
 
     def written(self) -> bytes:
         return b"".join(data for name, data in self.calls if name == "write")  # type: ignore[misc]
@@ -69,12 +71,24 @@ class FakeTransport:
     async def write_when_ready(self, data: bytes) -> None:
         await asyncio.sleep(0)
         self.calls.append(("write", data))
+        if self.stuck is not None:
+            await self.stuck  # until aborted
 
     def end(self, reason: CloseReason | None) -> None:
         self.calls.append(("end", reason))
+        if reason == "slow_consumer":
+            self._unstick()  # dropped, as the direct socket is
+
+    def _unstick(self) -> None:
+        if self.stuck is not None and not self.stuck.done():
+            self.stuck.set_result(None)
 
     def abort(self) -> None:
         self.calls.append(("abort", None))
+        self._unstick()
+
+    def unsent(self) -> int:
+        return self.waiting  # 0 unless a test says its client takes nothing
 
 
 def no_replay(sub: Subscription, after: int) -> Replay:
@@ -93,12 +107,15 @@ async def hub() -> AsyncIterator[Hub]:
 def make_streams(
     hub: Hub,
 ) -> Callable[..., Streams]:
-    def make(replay: Callable[[Subscription, int], Replay] = no_replay) -> Streams:
+    def make(
+        replay: Callable[[Subscription, int], Replay] = no_replay, write_timeout: float = 30
+    ) -> Streams:
         settings = Settings(
             secret_key="s" * 32,
             limit_streams_per_principal=1,
             limit_streams_per_salon=0,
             limit_stream_opens=0,
+            sse_write_timeout=write_timeout,
         )
         return Streams(hub, settings, Limiter(MemoryLimitStore(), settings), replay)
 
@@ -249,3 +266,30 @@ async def test_shutdown_writes_what_was_queued_before_ending(hub, make_streams):
     await turns()
     assert transport.names()[1:] == ["write", "end"]
     assert transport.written() == frame(1)
+
+
+@pytest.mark.parametrize("driven", [True, False], ids=["driven", "pumped"])
+async def test_a_replay_whose_client_takes_nothing_ends_as_a_slow_consumer(
+    hub, make_streams, driven
+):
+    """Its pages wait for a client that takes no byte: after SSE_WRITE_TIMEOUT the stream
+    ends as a slow consumer (a stuck pumped write aborted), and everything is given back."""
+
+    async def endless(sub: Subscription, after: int) -> Replay:
+        for n in range(1, 1000):
+            yield frame(n), n, (n,)
+
+    streams = make_streams(endless, write_timeout=0.2)
+    transport = FakeTransport(driven=driven)
+    transport.waiting = 1000
+    transport.stuck = asyncio.get_running_loop().create_future()
+    session = StreamSession(streams, transport)
+    async with asyncio.timeout(2):
+        if driven:
+            assert not await session.open(ADMIN, SUBSCRIPTION, 0)
+        else:
+            await session.run(ADMIN, SUBSCRIPTION, 0)
+    assert ("abort", None) in transport.calls or ("end", "slow_consumer") in transport.calls
+    assert transport.names().count("write") == 1  # no page read past the stuck one
+    assert hub.stats()["slow_consumers_dropped"] == 1
+    assert await slot_is_free(streams)

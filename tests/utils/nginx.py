@@ -25,7 +25,8 @@ DEPLOY_CONF = REPO_ROOT / "deploy" / "nginx.conf"
 UPSTREAM_BLOCK = re.compile(r"^upstream\s+salon_backend\s*\{\n(?P<body>.*?)^\}", re.M | re.S)
 UPSTREAM_SERVER = re.compile(r"^(?P<head>\s*server\s+)(?P<address>[^\s;]+)", re.M)
 LISTEN = re.compile(r"^(?P<head>\s*listen\s+)[^;]+;", re.M)
-ACCESS_LOG = re.compile(r"^(?P<head>\s*access_log\s+)(?P<path>/[^\s;]+)", re.M)
+# access_log and error_log paths: moved into the test's directory, level and format kept.
+LOG_PATH = re.compile(r"^(?P<head>\s*(?:access|error)_log\s+)(?P<path>/[^\s;]+)", re.M)
 
 MAIN_CONF = """\
 {user}worker_processes 1;
@@ -53,7 +54,7 @@ def site_config(
     upstreams: Sequence[str], listen: str, source: Path = DEPLOY_CONF, logs: Path | None = None
 ) -> str:
     """The deployment file with its upstream servers, its `listen` and (into `logs`) its
-    access log's directory replaced."""
+    log files' directory replaced."""
     text = source.read_text()
     block = UPSTREAM_BLOCK.search(text)
     if block is None:
@@ -71,7 +72,7 @@ def site_config(
     if count != 1:
         raise NginxError(f"{source}: expected one `listen` directive, found {count}")
     if logs is not None:
-        text = ACCESS_LOG.sub(lambda m: f"{m['head']}{logs / Path(m['path']).name}", text)
+        text = LOG_PATH.sub(lambda m: f"{m['head']}{logs / Path(m['path']).name}", text)
     return text
 
 

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -105,8 +106,11 @@ class LoopbackPushService:
     """`answer(token, 410)`, `answer(token, 429, retry_after=1)`, `answer(token, "hang")`
     queue answers for the next requests of a subscription; otherwise 201."""
 
-    def __init__(self, vapid_public_key: str, check: bool = True) -> None:
+    def __init__(
+        self, vapid_public_key: str, check: bool = True, public_origin: str | None = None
+    ) -> None:
         self.vapid_public_key = vapid_public_key
+        self.public_origin = public_origin  # the name endpoints use, if not its own address
         self.check = check  # False: accept without checking (the benchmark's client side)
         self.subscriptions: dict[str, BrowserSubscription] = {}
         self.answers: dict[str, deque[tuple[int | str, int | None]]] = {}
@@ -119,7 +123,7 @@ class LoopbackPushService:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.public_origin or f"http://127.0.0.1:{self.port}"
 
     def new_subscription(self) -> BrowserSubscription:
         subscription = BrowserSubscription(f"{self.origin}/push/{secrets.token_urlsafe(16)}")
@@ -210,15 +214,28 @@ class LoopbackPushService:
 
 @contextlib.asynccontextmanager
 async def loopback_push_service(
-    vapid_public_key: str, check: bool = True
+    vapid_public_key: str,
+    check: bool = True,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    public_origin: str | None = None,
 ) -> AsyncIterator[LoopbackPushService]:
-    """The service, served by uvicorn on a free loopback port for the block's duration."""
-    service = LoopbackPushService(vapid_public_key, check)
+    """The service, served by uvicorn on a free loopback port for the block's duration
+    (`tls`: over HTTPS with this certificate and key file)."""
+    service = LoopbackPushService(vapid_public_key, check, public_origin)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     service.port = sock.getsockname()[1]
-    config = uvicorn.Config(service, log_level="warning", lifespan="off", loop="none")
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(
+        service,
+        log_level="warning",
+        lifespan="off",
+        loop="none",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:

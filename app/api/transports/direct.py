@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.api.errors import error_response, internal_error_response, on_the_wire
-from app.api.transports.sse import HEADERS
+from app.api.errors import error_response, internal_error_response, response_bytes
+from app.api.transports.sse import HEADERS, socket_unsent
 from app.core.connection import CloseReason, Subscription
 from app.core.metrics import Metrics
 from app.core.security import Principal
@@ -104,13 +104,13 @@ class DirectTransport(asyncio.Protocol):
         except Exception:
             logger.exception("a direct stream failed to open")
             if self.head:
-                self._answer_once(on_the_wire(internal_error_response()))
+                self._answer_once(response_bytes(internal_error_response()))
             else:
                 self.abort()
 
     async def refuse(self, exc: LimitExceeded) -> None:
         """A whole JSON response, then close."""
-        self._answer_once(on_the_wire(error_response(self.scope or {}, exc, self.metrics)))
+        self._answer_once(response_bytes(error_response(self.scope or {}, exc, self.metrics)))
 
     def _answer_once(self, answer: bytes) -> None:
         self.head, self.scope = b"", None
@@ -142,6 +142,9 @@ class DirectTransport(asyncio.Protocol):
 
     def abort(self) -> None:
         self.socket.abort()
+
+    def unsent(self) -> int:
+        return socket_unsent(self.socket)
 
     # The socket's side (asyncio.Protocol).
 

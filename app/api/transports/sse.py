@@ -9,8 +9,11 @@ under uvicorn `send()` ignores a client that has left, so only `http.disconnect`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import fcntl
+import sys
+import termios
 from contextlib import suppress
+from typing import cast
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -27,13 +30,29 @@ HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-ABORT_EXTENSION = "salon.transport_abort"
+TRANSPORT_EXTENSION = "salon.transport"
 
 
-def transport_abort(scope: Scope) -> Callable[[], None] | None:
-    """The server's way to drop this connection's socket, if it gave one (see app.server)."""
-    abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
-    return abort if callable(abort) else None
+def socket_of(scope: Scope) -> asyncio.WriteTransport | None:
+    """The server's transport of this connection, if it gave it (see app.server): to drop
+    the socket of a stream stuck on a client that stopped reading, and to see what waits
+    for that client."""
+    transport = scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
+    return cast(asyncio.WriteTransport, transport) if transport is not None else None
+
+
+def socket_unsent(socket: asyncio.BaseTransport | None) -> int:
+    """Bytes waiting for the client: in the transport's buffer and in its socket's send
+    queue (the kernel's, up to megabytes: SIOCOUTQ, sent but not yet acknowledged too)."""
+    if socket is None:
+        return 0
+    waiting = cast(asyncio.WriteTransport, socket).get_write_buffer_size()
+    sock = socket.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError, ValueError):  # closed meanwhile, or not a TCP socket
+            queue = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            waiting += int.from_bytes(queue, sys.byteorder, signed=True)
+    return waiting
 
 
 async def end_when_gone(session: StreamSession, receive: Receive, disconnect: str) -> None:
@@ -68,7 +87,7 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._scope, self._send = scope, send
-        self._abort = transport_abort(scope)
+        self._socket = socket_of(scope)
         session = StreamSession(self.streams, self)
         watch = end_when_gone(session, receive, "http.disconnect")
         watcher = asyncio.get_running_loop().create_task(watch)
@@ -97,8 +116,11 @@ class EventStreamResponse(Response):
         self._end_body = True  # ended once the session's task is back in __call__
 
     def abort(self) -> None:
-        if self._abort is not None:
-            self._abort()
+        if self._socket is not None:
+            self._socket.abort()
+
+    def unsent(self) -> int:
+        return socket_unsent(self._socket)
 
 
 async def _no_receive() -> Message:

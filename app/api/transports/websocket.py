@@ -27,7 +27,7 @@ from app.api.errors import (
     ws_refusal_code,
 )
 from app.api.incoming import Incoming
-from app.api.transports.sse import end_when_gone, transport_abort
+from app.api.transports.sse import end_when_gone, socket_of, socket_unsent
 from app.core.connection import CloseReason, Kind, Subscription
 from app.core.sse import frames_as_json
 from app.runtime import Runtime
@@ -36,7 +36,10 @@ from app.streams.session import StreamSession
 from app.streams.shared import StreamRequest, Streams
 
 AUTH_TIMEOUT = 10.0
-MAX_AUTH_MESSAGE = 8192  # characters: a token and a few keys
+# A client message, before or after authentication: a token and a few keys (the server
+# closes with 1009 past it, app.server.run; the first is checked here too, for a server
+# started otherwise).
+MAX_MESSAGE_BYTES = 8192
 # Kept off the socket: a stream's messages are JSON events only.
 _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
@@ -124,7 +127,7 @@ async def _auth_message(websocket: WebSocket) -> dict[str, object] | None:
     not JSON, nested past orjson's bound, which answers where the json module recursed
     into a RecursionError)."""
     text = await websocket.receive_text()
-    if len(text) > MAX_AUTH_MESSAGE:
+    if len(text) > MAX_MESSAGE_BYTES:
         return None
     try:
         message = orjson.loads(text)
@@ -143,7 +146,7 @@ class WebSocketTransport:
         self.streams = streams
         self.close_code: int | None = None  # set when the session ends the stream
         self.close_reason = ""
-        self._abort = transport_abort(websocket.scope)
+        self._socket = socket_of(websocket.scope)
 
     async def refuse(self, exc: LimitExceeded) -> None:
         note_refusal(self.websocket.scope, 429, exc.detail, self.streams.metrics, exc.limit)
@@ -161,5 +164,8 @@ class WebSocketTransport:
         self.close_reason = reason or ""
 
     def abort(self) -> None:
-        if self._abort is not None:
-            self._abort()
+        if self._socket is not None:
+            self._socket.abort()
+
+    def unsent(self) -> int:
+        return socket_unsent(self._socket)

@@ -200,6 +200,21 @@ def list_query(principal: Principal, options: ListOptions) -> Query:
     return _list_statement(*shape, types, min_rank), values
 
 
+def replay_query(
+    role: str,
+    user_id: int,
+    admin_salon: int | None,
+    salon_filter: int | None,
+    types: frozenset[str] | None,
+    min_rank: int,
+) -> Query:
+    """A stream's notifications (PUBLIC_COLUMNS) past `after_id`, oldest first, at most
+    `row_limit`: the two values given for each page."""
+    values = {"user_id": user_id, "admin_salon": admin_salon, "salon_filter": salon_filter}
+    shape = (role, admin_salon is not None, salon_filter is not None, types, min_rank)
+    return _replay_statement(*shape), values
+
+
 def unread_query(principal: Principal) -> Query:
     """How many of the principal's notifications are unread (one row, one column)."""
     return _count_statement(*_shape(principal)), _values(principal)
@@ -225,6 +240,19 @@ def _list_statement(
     if unread_only:
         query = query.where(NOTIFICATIONS.c.is_read.is_(False))
     return query.order_by(NOTIFICATIONS.c.id.desc()).limit(bindparam("row_limit", type_=Integer))
+
+
+@lru_cache(maxsize=256)  # as the lists': a client's filter makes the shape
+def _replay_statement(
+    role: str,
+    in_salon: bool,
+    salon_filter: bool,
+    types: frozenset[str] | None,
+    min_rank: int,
+) -> Select[Any]:
+    query = select(*PUBLIC_COLUMNS).where(_routed(role, in_salon, salon_filter))
+    query = query.where(NOTIFICATIONS.c.id > bindparam("after_id"), *matching(types, min_rank))
+    return query.order_by(NOTIFICATIONS.c.id).limit(bindparam("row_limit", type_=Integer))
 
 
 @lru_cache(maxsize=8)

@@ -236,6 +236,23 @@ async def reschedule(session: AsyncSession, outbox_id: int, attempts: int, due: 
     await session.commit()
 
 
+async def hold_salon(
+    session: AsyncSession, salon_id: int, claimed: Sequence[int], now: datetime, until: datetime
+) -> None:
+    """A salon past its push limit: the rows claimed for it and every other row of its
+    notifications already due wait until `until` (their attempt counts unchanged), so that
+    the next turns claim other salons' pushes instead of these again."""
+    o = PushOutbox
+    of_salon = select(Notification.id).where(Notification.salon_id == salon_id)
+    await session.execute(
+        update(o)
+        .where(or_(o.id.in_(claimed), and_(o.due_at <= now, o.notification_id.in_(of_salon))))
+        .values(due_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
 async def release(session: AsyncSession, outbox_ids: Sequence[int], due: datetime) -> None:
     """Interrupted attempts: due again at `due` (their attempt counts unchanged)."""
     await session.execute(

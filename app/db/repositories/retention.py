@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
@@ -13,11 +15,13 @@ from app.db.models import Notification, Watermark
 PURGED_THROUGH = "notifications_purged_through"
 
 
-async def purged_through(session: AsyncSession) -> int:
-    """The highest notification id retention has deleted (0 if none)."""
-    return int(
-        await session.scalar(select(Watermark.value).where(Watermark.name == PURGED_THROUGH)) or 0
-    )
+# The highest notification id retention has deleted (no row: none).
+PURGED_THROUGH_VALUE = select(Watermark.value).where(Watermark.name == PURGED_THROUGH)
+
+
+def purged_of(rows: Sequence[Row[Any]]) -> int:
+    """PURGED_THROUGH_VALUE's answer as a number (0 if none)."""
+    return int(rows[0][0]) if rows else 0
 
 
 async def purge_older_than(session: AsyncSession, age: timedelta) -> int:

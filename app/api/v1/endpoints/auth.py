@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api import credentials
 from app.api.deps import AccountServiceDep, CurrentPrincipal, RevocationsDep, SettingsDep
 from app.api.v1.endpoints.session import clear_session_cookie
+from app.runtime import runtime_of
 from app.schemas.account import AccountCreate, TokenPublic, UserPublic
 from app.services.accounts import issue_access_token
 
@@ -28,9 +31,34 @@ async def login(
     return TokenPublic(access_token=issue_access_token(user, settings))
 
 
-@router.post("/register", response_model=UserPublic, status_code=201)
-async def register(request: Request, data: AccountCreate, accounts: AccountServiceDep) -> object:
-    return await accounts.register_customer(data, credentials.client_address(request))
+class CountedFirst(APIRoute):
+    """A route whose every request counts toward LIMIT_REGISTRATIONS_PER_ADDRESS before its
+    body is read or validated: invalid bodies count too, so a flood of them is refused
+    (429) instead of each being read, parsed and answered."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def counted(request: Request) -> Response:
+            limiter = runtime_of(request.app).limiter
+            await limiter.registration(credentials.client_address(request))
+            return await handler(request)
+
+        return counted
+
+
+async def register(data: AccountCreate, accounts: AccountServiceDep) -> object:
+    return await accounts.register_customer(data)
+
+
+router.add_api_route(
+    "/register",
+    register,
+    methods=["POST"],
+    response_model=UserPublic,
+    status_code=201,
+    route_class_override=CountedFirst,
+)
 
 
 @router.post("/logout-all", status_code=204)
