@@ -93,8 +93,8 @@ def _located(exc: ValidationError, where: str) -> list[Any]:
     for error in errors:
         if error["type"] == "json_invalid":
             error["input"] = {}  # as FastAPI: the body is not echoed
-        elif isinstance(error.get("input"), bytes):
-            error["input"] = error["input"].decode(errors="replace")
+        elif isinstance(given := error.get("input"), bytes):
+            error["input"] = given.decode(errors="replace")
     return errors
 
 
