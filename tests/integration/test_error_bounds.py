@@ -1,5 +1,5 @@
 """Errors that never amplify: a 422 about a body of megabytes is at most 16 KiB, whichever
-path answers it (FastAPI's route, or a fast path declining to it), with at most 20
+path answers it (FastAPI's route, or the front door), with at most 20
 errors, each `input` the value when its JSON text fits in 256 bytes and that text cut with
 `…` when it doesn't, each `loc` item and `msg` bounded (64 and 256 bytes)."""
 
@@ -43,8 +43,8 @@ def assert_bounded(response: httpx.Response, sent: Any) -> list[dict[str, Any]]:
 
 
 async def _post(api: Api, path: str, body: Any, headers: dict[str, str]) -> list[httpx.Response]:
-    """The same body with a Content-Length (the fast create path, for the notification
-    routes) and chunked (FastAPI's route)."""
+    """The same body with a Content-Length (the front door, for the notification routes)
+    and chunked (FastAPI's route)."""
     raw = json.dumps(body, ensure_ascii=False).encode()
     headers = {**headers, "Content-Type": "application/json"}
 
@@ -88,13 +88,14 @@ async def test_a_batch_of_thousands_of_bad_items_gets_twenty_errors_at_most(api:
         for response in await _post(api, f"{NOTIFICATIONS}/batch", body, admin.headers):
             detail = assert_bounded(response, body)
             assert len(detail) == 20, len(detail)
-    assert sum(e["loc"][-1].endswith("…") for e in detail) == 19, detail  # the names, cut
+    # The names, cut (the missing `notifications` comes among the first twenty or after them,
+    # as pydantic orders its errors).
+    assert sum(e["loc"][-1].endswith("…") for e in detail) >= 19, detail
 
 
 async def test_a_read_with_huge_query_values_gets_a_small_422(api: Api) -> None:
     customer = await api.register_customer()
     query = {name: "é" * 2000 for name in ("limit", "before_id", "salon_id", "unread_only")}
-    # The fast read path declines it; FastAPI's route answers.
     response = await api.client.get(NOTIFICATIONS, params=query, headers=customer.headers)
     detail = assert_bounded(response, query)
     assert {e["loc"][-1] for e in detail} == set(query), detail

@@ -311,7 +311,7 @@ def test_non_ascii_digits_are_a_422_on_both_paths(pair: Pair) -> None:
 
 
 def test_two_authorization_headers_are_a_400_on_both_paths(pair: Pair) -> None:
-    """A customer's token, then an admin's: the fast path took the last one and created the
+    """A customer's token, then an admin's: the fast layer took the last one and created the
     notification as the admin, where FastAPI took the first and refused."""
     headers = [
         ("Authorization", f"Bearer {pair.tokens['customer']}"),

@@ -1,6 +1,6 @@
 """Sizes a salon admin could use to grow the server: `extra_data` is bounded once serialized
 (MAX_EXTRA_DATA_BYTES, default 16384), `title` to 200 and `message` to 5,000 characters,
-on the single and the batch endpoint, by the fast path and by FastAPI alike."""
+on the single and the batch endpoint, by the front door and by FastAPI alike."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _extra_data_of(size: int) -> dict[str, str]:
 
 
 async def _post_both_ways(api: Api, path: str, body: object, token: str) -> list[int]:
-    """The status of the same body sent with a Content-Length (the fast path) and chunked
+    """The status of the same body sent with a Content-Length (the front door) and chunked
     (FastAPI's route); each answer that is a 422 names the field it refuses."""
     raw = json.dumps(body).encode()
     headers = {**api.auth(token), "Content-Type": "application/json"}
