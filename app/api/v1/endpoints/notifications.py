@@ -121,22 +121,21 @@ async def mark_read(
     return await service.mark_read(principal, notification_id)
 
 
-def _stream_parameters(kind: Kind) -> dict[str, Any]:
+def _stream_route(kind: Kind) -> dict[str, Any]:
+    """An SSE route's answer and its parameters (read by the stream's reader)."""
+    documented = [
+        *query_parameters(parameters.STREAM_QUERIES[kind]),
+        parameters.LAST_EVENT_ID_HEADER,
+    ]
     return {
-        "parameters": [
-            *query_parameters(parameters.STREAM_QUERIES[kind]),
-            parameters.LAST_EVENT_ID_HEADER,
-        ]
+        "response_class": EventStreamResponse,
+        "responses": EVENT_STREAM,
+        "status_code": 200,
+        "openapi_extra": {"parameters": documented},
     }
 
 
-@router.get(
-    "/stream",
-    response_class=EventStreamResponse,
-    responses=EVENT_STREAM,
-    status_code=200,
-    openapi_extra=_stream_parameters("admin"),
-)
+@router.get("/stream", **_stream_route("admin"))
 async def admin_stream(
     request: Annotated[StreamRequest, reading(readers.read_admin_stream)], streams: StreamsDep
 ) -> EventStreamResponse:
@@ -145,13 +144,7 @@ async def admin_stream(
     return _sse(streams, request)
 
 
-@router.get(
-    "/customer/stream",
-    response_class=EventStreamResponse,
-    responses=EVENT_STREAM,
-    status_code=200,
-    openapi_extra=_stream_parameters("customer"),
-)
+@router.get("/customer/stream", **_stream_route("customer"))
 async def customer_stream(
     request: Annotated[StreamRequest, reading(readers.read_customer_stream)], streams: StreamsDep
 ) -> EventStreamResponse:
