@@ -21,6 +21,17 @@ from tests.utils.redis_server import RedisServer
 from tests.utils.server import ServerProcess, fresh_server, server_env
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A skipped test fails: nothing here may skip (a skip counted as passing hides a
+    missing service or a test that never ran). Expected failures (xfail) are pytest's."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and no test may skip: {report.longrepr}"
+
+
 def _selected_backends() -> list[str]:
     names = [b.strip() for b in os.environ.get("TEST_BACKENDS", ",".join(BACKENDS)).split(",")]
     unknown = sorted(set(names) - set(BACKENDS))

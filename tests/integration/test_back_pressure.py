@@ -234,13 +234,11 @@ def websocket_request(token: str) -> bytes:
 
 
 async def test_live_streams_that_take_nothing_are_closed_on_every_transport(
-    world: World, backend: str
+    world: World,
 ) -> None:
     """A stream on each transport (the direct socket, ASGI with an Origin, the WebSocket)
     gets a burst it doesn't read, below every backlog bound: it is closed as a slow
     consumer after SSE_WRITE_TIMEOUT, not kept waiting for ever."""
-    if backend != "sqlite":
-        pytest.skip("the transports are the question here, not the database")
     srv = world.server
     async with connect(srv) as api:
         admin = await api.create_admin((await api.create_salon()).id)
