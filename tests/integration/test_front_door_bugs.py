@@ -82,30 +82,28 @@ def assert_logged_with_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert logged[0].levelno >= logging.ERROR
 
 
-async def test_a_bug_in_a_read_is_a_json_500_with_its_traceback(
-    served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("planted", "method", "body", "role"),
+    [
+        ("make_filter", "GET", None, "customer"),  # inside the list's reader
+        ("json_body", "POST", {"title": "T"}, "admin"),  # inside the create's reader
+    ],
+)
+async def test_a_bug_in_a_read_or_a_create_is_a_json_500_with_its_traceback(
+    served: InProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    planted: str,
+    method: str,
+    body: dict[str, str] | None,
+    role: str,
 ) -> None:
-    monkeypatch.setattr(parameters, "make_filter", raises)  # inside the list's reader
+    monkeypatch.setattr(parameters, planted, raises)
+    bearer = {"Authorization": f"Bearer {token(role, 1 if role == 'admin' else None)}"}
     async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
-        answer = await client.get(
-            f"{API}/notifications", headers={"Authorization": f"Bearer {token()}"}
-        )
+        answer = await client.request(method, f"{API}/notifications", json=body, headers=bearer)
     assert answer.status_code == 500 and answer.json() == {"detail": "internal server error"}
     assert answer.headers["content-type"] == "application/json"
-    assert_logged_with_traceback(caplog)
-
-
-async def test_a_bug_in_a_create_is_a_json_500_with_its_traceback(
-    served: InProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(parameters, "json_body", raises)  # inside the create's reader
-    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
-        answer = await client.post(
-            f"{API}/notifications",
-            json={"title": "T"},
-            headers={"Authorization": f"Bearer {token('admin', 1)}"},
-        )
-    assert answer.status_code == 500 and answer.json() == {"detail": "internal server error"}
     assert_logged_with_traceback(caplog)
 
 
