@@ -37,8 +37,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The session's server on a fresh database of `backend`; exposes `secret_key`."""
-    with fresh_server(backend, tmp_path_factory.mktemp(f"server-{backend}")) as process:
+    """The session's server on a fresh database of `backend`; exposes `secret_key`.
+
+    Its database starts empty: `salon serve` migrates it from nothing, on each backend (the
+    other servers start on copies of a migrated template, where the migration is a no-op)."""
+    workdir = tmp_path_factory.mktemp(f"server-{backend}")
+    with fresh_server(backend, workdir, migrated=False) as process:
         yield process
 
 
