@@ -48,15 +48,55 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The session's server on a fresh database of `backend`; exposes `secret_key`."""
-    with fresh_server(backend, tmp_path_factory.mktemp(f"server-{backend}")) as process:
+    """The session's server on a fresh database of `backend`; exposes `secret_key`.
+
+    Its database starts empty: `salon serve` migrates it from nothing, on each backend (the
+    other servers start on copies of a migrated template, where the migration is a no-op)."""
+    workdir = tmp_path_factory.mktemp(f"server-{backend}")
+    with fresh_server(backend, workdir, migrated=False) as process:
         yield process
 
 
+class ServerFactory:
+    """Starts extra servers of one backend, and stops them (dropping their databases) on
+    `close`: see `server_factory`."""
+
+    def __init__(self, backend: str, server: ServerProcess, root: Path) -> None:
+        self.backend, self.server, self.root = backend, server, root
+        self.started: list[ServerProcess] = []
+        self.cleanups: list[Callable[[], None]] = []
+
+    def __call__(
+        self,
+        env: dict[str, str | None] | None = None,
+        *,
+        share_database: bool = False,
+        start: bool = True,
+    ) -> ServerProcess:
+        workdir = self.root / f"server-{len(self.started)}"
+        workdir.mkdir()
+        if share_database:
+            settings: dict[str, str | None] = dict(self.server.overrides)
+        else:
+            database_url, cleanup = fresh_database_url(self.backend, workdir)
+            self.cleanups.append(cleanup)
+            settings = dict(server_env(database_url))
+        settings.update(env or {})
+        process = ServerProcess(settings, workdir=workdir, backend=self.backend)
+        self.started.append(process)
+        return process.start() if start else process
+
+    def close(self) -> None:
+        try:
+            for process in reversed(self.started):
+                process.stop()
+        finally:
+            for cleanup in self.cleanups:
+                cleanup()
+
+
 @pytest.fixture
-def server_factory(
-    backend: str, server: ServerProcess, tmp_path: Path
-) -> Iterator[Callable[..., ServerProcess]]:
+def server_factory(backend: str, server: ServerProcess, tmp_path: Path) -> Iterator[ServerFactory]:
     """Start extra servers: `server_factory({"SSE_PING_INTERVAL": "0.2"})`.
 
     Each gets a fresh database of the current backend and its own secret, unless
@@ -65,37 +105,25 @@ def server_factory(
     stopped, and their databases dropped, when the test ends. Starting blocks for a
     second or two; from an async test that is harmless, or use `await srv.astart()`.
     """
-    started: list[ServerProcess] = []
-    cleanups: list[Callable[[], None]] = []
-
-    def factory(
-        env: dict[str, str | None] | None = None,
-        *,
-        share_database: bool = False,
-        start: bool = True,
-    ) -> ServerProcess:
-        workdir = tmp_path / f"server-{len(started)}"
-        workdir.mkdir()
-        if share_database:
-            settings: dict[str, str | None] = dict(server.overrides)
-        else:
-            database_url, cleanup = fresh_database_url(backend, workdir)
-            cleanups.append(cleanup)
-            settings = dict(server_env(database_url))
-        settings.update(env or {})
-        process = ServerProcess(settings, workdir=workdir, backend=backend)
-        started.append(process)
-        return process.start() if start else process
-
+    factory = ServerFactory(backend, server, tmp_path)
     try:
         yield factory
     finally:
-        try:
-            for process in reversed(started):
-                process.stop()
-        finally:
-            for cleanup in cleanups:
-                cleanup()
+        factory.close()
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(
+    backend: str, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    """`server_factory` for a module's own servers, shared by its tests and stopped after
+    its last: for tests that need settings (or a log, or figures) apart from the session
+    server's, but not a server each. Its tests must leave the server as they found it."""
+    factory = ServerFactory(backend, server, tmp_path_factory.mktemp(f"module-{backend}"))
+    try:
+        yield factory
+    finally:
+        factory.close()
 
 
 @pytest.fixture

@@ -295,13 +295,21 @@ async def test_no_token_reaches_the_server_log(
     assert "token=" not in log, noisy.log_tail()
 
 
+CORS_ALLOWED = "http://front.example.test:5173"
+
+
+@pytest.fixture(scope="module")
+def cors_server(module_server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """One server with CORS_ORIGINS for both origins' tests: each asks as a new client."""
+    return module_server_factory({"CORS_ORIGINS": f"{CORS_ALLOWED},http://other.test"})
+
+
 @pytest.mark.parametrize("origin_allowed", [True, False])
 async def test_cors_admits_only_configured_origins_with_credentials(
-    server_factory: Callable[..., ServerProcess], origin_allowed: bool
+    cors_server: ServerProcess, origin_allowed: bool
 ) -> None:
-    allowed = "http://front.example.test:5173"
-    origin = allowed if origin_allowed else "http://elsewhere.example.test"
-    srv = await asyncio.to_thread(server_factory, {"CORS_ORIGINS": f"{allowed},http://other.test"})
+    origin = CORS_ALLOWED if origin_allowed else "http://elsewhere.example.test"
+    srv = cors_server
     async with httpx.AsyncClient(base_url=srv.base_url, timeout=10) as client:
         preflight = await client.options(
             STREAM_TOKEN,

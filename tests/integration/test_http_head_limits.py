@@ -14,9 +14,10 @@ from tests.utils.server import ServerProcess
 HEAD_TIMEOUT = 1.5
 
 
-@pytest.fixture
-async def srv(server_factory) -> ServerProcess:
-    return await asyncio.to_thread(server_factory, {"HTTP_HEADER_TIMEOUT": str(HEAD_TIMEOUT)})
+@pytest.fixture(scope="module")
+def srv(module_server_factory) -> ServerProcess:
+    """One server for the module: each test's connections are its own, and closed by it."""
+    return module_server_factory({"HTTP_HEADER_TIMEOUT": str(HEAD_TIMEOUT)})
 
 
 async def _closed_after(reader: asyncio.StreamReader, within: float) -> tuple[float, bytes]:

@@ -1,6 +1,7 @@
 """GET /metrics: read before and after, the counters and gauges move by exactly what was done.
 
-Each test has a server of its own, so nothing else moves its figures meanwhile. Whole
+Nothing else moves a test's figures meanwhile: the first reading has a server of its own,
+the others share the module's, which each leaves with no stream open. Whole
 readings are compared: every `salon_*` series that moved is listed, so a counter moving
 when it should not fails as surely as one that stays still.
 """
@@ -12,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import pytest
 
 from tests.utils.cluster import REDIS_URL, clients, instance_env, start_instances
 from tests.utils.factories import API, Account, Api, connect
@@ -79,10 +81,19 @@ async def test_every_series_is_there_from_the_start_in_prometheus_text(
     assert not any(name.endswith("_created") for name in names), "no *_created series"
 
 
+@pytest.fixture(scope="module")
+def srv(module_server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    return module_server_factory()
+
+
+def no_stream_open(samples: Samples) -> bool:
+    kinds = ("admin", "customer")
+    return sum(value(samples, "salon_active_connections", kind=kind) for kind in kinds) == 0
+
+
 async def test_streams_and_notifications_move_the_figures_by_exactly_their_number(
-    server_factory: Callable[..., ServerProcess],
+    srv: ServerProcess,
 ) -> None:
-    srv = await asyncio.to_thread(server_factory)
     async with connect(srv) as api:
         salon = await api.create_salon()
         admin_a, admin_b = await api.create_admin(salon.id), await api.create_admin(salon.id)
@@ -116,14 +127,7 @@ async def test_streams_and_notifications_move_the_figures_by_exactly_their_numbe
             latency = moved(after_open, after_send, "salon_delivery_latency_seconds_sum")
             assert 0 < latency < 4 * 5, latency
 
-        after_close = await settle(
-            api.client,
-            lambda s: (
-                value(s, "salon_active_connections", kind="admin")
-                + value(s, "salon_active_connections", kind="customer")
-                == 0
-            ),
-        )
+        after_close = await settle(api.client, no_stream_open)
         assert changes(after_send, after_close, FAMILIES) == {
             'salon_active_connections{kind="admin"}': -2,
             'salon_active_connections{kind="customer"}': -1,
@@ -135,9 +139,8 @@ async def test_streams_and_notifications_move_the_figures_by_exactly_their_numbe
 
 
 async def test_replayed_notifications_are_counted_apart_from_live_deliveries(
-    server_factory: Callable[..., ServerProcess],
+    srv: ServerProcess,
 ) -> None:
-    srv = await asyncio.to_thread(server_factory)
     async with connect(srv) as api:
         salon = await api.create_salon()
         admin = await api.create_admin(salon.id)
@@ -152,6 +155,7 @@ async def test_replayed_notifications_are_counted_apart_from_live_deliveries(
             replayed = [int((await stream.next_notification()).id or 0) for _ in range(3)]
             assert replayed == [first.id, first.id + 1, first.id + 2]
             during = await scrape(api.client)
+        await settle(api.client, no_stream_open)  # the module's server as it was found
     assert changes(before, during, FAMILIES) == {
         'salon_active_connections{kind="admin"}': 1,
         'salon_connections_opened_total{kind="admin"}': 1,

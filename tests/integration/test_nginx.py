@@ -7,6 +7,7 @@ whose instance dies resumes through nginx on the other one, with nothing lost or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -64,18 +65,41 @@ def test_the_deployment_file_balances_two_instances_without_sticky_sessions() ->
         assert "proxy_pass http://salon_backend;" in location_block(code, path)
 
 
-@pytest.fixture
-async def deployment(
-    server_factory: Callable[..., ServerProcess], tmp_path: Path
-) -> AsyncIterator[tuple[list[ServerProcess], NginxProcess]]:
-    """Two instances on one database and one Redis, and nginx in front of them."""
+Deployment = tuple[list[ServerProcess], NginxProcess]
+
+
+@contextlib.asynccontextmanager
+async def nginx_in_front(
+    server_factory: Callable[..., ServerProcess], folder: Path
+) -> AsyncIterator[Deployment]:
+    """Two instances on one database and one Redis, and nginx in front of them (the
+    instances stop with `server_factory`)."""
     instances = await start_instances(server_factory, instance_env())
-    nginx = NginxProcess(tmp_path / "nginx", [f"127.0.0.1:{i.port}" for i in instances])
+    nginx = NginxProcess(folder / "nginx", [f"127.0.0.1:{i.port}" for i in instances])
     await asyncio.to_thread(nginx.start)
     try:
         yield instances, nginx
     finally:
         await asyncio.to_thread(nginx.stop)
+
+
+@pytest.fixture(scope="module")
+async def deployment(
+    module_server_factory: Callable[..., ServerProcess],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Deployment]:
+    """The module's deployment, for the tests that leave both instances up."""
+    async with nginx_in_front(module_server_factory, tmp_path_factory.mktemp("nginx")) as both:
+        yield both
+
+
+@pytest.fixture
+async def own_deployment(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> AsyncIterator[Deployment]:
+    """A deployment of the test's own, for one that kills an instance."""
+    async with nginx_in_front(server_factory, tmp_path) as both:
+        yield both
 
 
 async def next_ws_notification(ws, timeout: float = 5.0) -> dict:
@@ -131,9 +155,9 @@ async def serving_instance(api: Api, instances: list[ServerProcess]) -> ServerPr
 
 
 async def test_a_stream_through_nginx_survives_the_loss_of_an_instance(
-    api: Api, deployment
+    api: Api, own_deployment: Deployment
 ) -> None:
-    instances, nginx = deployment
+    instances, nginx = own_deployment
     salon = await api.create_salon()
     admin = await api.create_admin(salon.id)
     async with (
@@ -176,6 +200,12 @@ async def test_a_stream_through_nginx_survives_the_loss_of_an_instance(
 async def test_nginx_logs_requests_without_their_query_strings(api: Api, deployment) -> None:
     """A stream token in `?token=` reaches the instance but not nginx's access log."""
     _instances, nginx = deployment
+    access_log = nginx.dir / "salon-access.log"
+
+    def logged() -> str:
+        return access_log.read_text(errors="replace") if access_log.exists() else ""
+
+    logged_before = len(logged())  # the module's deployment: what other tests asked before
     customer = await api.register_customer()
     async with httpx.AsyncClient(base_url=nginx.base_url, timeout=10) as http:
         minted = await http.post(f"{API}/notifications/stream-token", headers=customer.headers)
@@ -187,16 +217,12 @@ async def test_nginx_logs_requests_without_their_query_strings(api: Api, deploym
             "GET", f"{API}/notifications/customer/stream", params={"token": stream_token}
         ) as stream:
             assert stream.status_code == 200
-    access_log = nginx.dir / "salon-access.log"
-
-    def logged() -> str:
-        return access_log.read_text(errors="replace") if access_log.exists() else ""
 
     async def stream_logged() -> bool:  # nginx writes a request's line when it ends
-        return f"{API}/notifications/customer/stream" in logged()
+        return f"{API}/notifications/customer/stream" in logged()[logged_before:]
 
     await wait_until(stream_logged, 5, "the stream's request is in the access log")
-    text = logged()
+    text = logged()[logged_before:]
     assert f"GET {API}/auth/me HTTP/1.1" in text, text
     assert stream_token not in text and marker not in text and "?" not in text, text
 

@@ -14,12 +14,19 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.utils.factories import API, Api, connect
+from tests.utils.server import ServerProcess
 
 WS = f"{API}/notifications/ws"
 
 
-async def test_a_deeply_nested_first_message_is_closed_cleanly(server_factory) -> None:
-    srv = await asyncio.to_thread(server_factory)
+@pytest.fixture(scope="module")
+def srv(module_server_factory) -> ServerProcess:
+    """The module's own server, for the tests that read its log (from where they began)."""
+    return module_server_factory()
+
+
+async def test_a_deeply_nested_first_message_is_closed_cleanly(srv: ServerProcess) -> None:
+    logged_before = len(srv.log_text())
     url = srv.base_url.replace("http://", "ws://") + WS
     async with ws_connect(url, open_timeout=5, max_size=None) as ws:
         await ws.send("[" * 8000)  # within the 8 KiB bound, 8 times Python's recursion limit
@@ -27,15 +34,15 @@ async def test_a_deeply_nested_first_message_is_closed_cleanly(server_factory) -
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     await asyncio.sleep(0.3)
-    log = srv.log_text()
+    log = srv.log_text()[logged_before:]
     assert "RecursionError" not in log and "Traceback" not in log, log[-3000:]
 
 
 @pytest.mark.parametrize("last_event_id", ["abc", "9" * 40, "-1"])
 async def test_a_bad_last_event_id_on_the_websocket_is_refused_quietly(
-    server_factory, last_event_id: str
+    srv: ServerProcess, last_event_id: str
 ) -> None:
-    srv = await asyncio.to_thread(server_factory)
+    logged_before = len(srv.log_text())
     async with connect(srv) as api:
         admin = await api.create_admin((await api.create_salon()).id)
     url = srv.base_url.replace("http://", "ws://") + WS
@@ -46,7 +53,7 @@ async def test_a_bad_last_event_id_on_the_websocket_is_refused_quietly(
     assert refused.value.rcvd is not None and refused.value.rcvd.code == 4400
     assert "Last-Event-ID" in refused.value.rcvd.reason
     await asyncio.sleep(0.3)
-    log = srv.log_text()
+    log = srv.log_text()[logged_before:]
     assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
     assert "Last-Event-ID must be a notification id" in log  # refused, and said why
 

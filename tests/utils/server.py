@@ -249,10 +249,13 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def fresh_server(backend: str, workdir: Path, **overrides: str) -> Iterator[ServerProcess]:
-    """A started server on a fresh database of `backend`; stopped and the database dropped
-    on exit, whatever happens."""
-    database_url, drop_database = fresh_database_url(backend, workdir)
+def fresh_server(
+    backend: str, workdir: Path, *, migrated: bool = True, **overrides: str
+) -> Iterator[ServerProcess]:
+    """A started server on a fresh database of `backend` (migrated from the run's template,
+    or empty with `migrated=False`: the server's own start-up migration then builds it);
+    stopped and the database dropped on exit, whatever happens."""
+    database_url, drop_database = fresh_database_url(backend, workdir, migrated=migrated)
     process = ServerProcess(server_env(database_url, **overrides), workdir=workdir, backend=backend)
     try:
         process.start()
