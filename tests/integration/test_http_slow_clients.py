@@ -67,7 +67,10 @@ def json_detail(answer: bytes) -> str:
 
 async def test_a_body_that_stalls_gets_408_and_is_closed(slow_server: ServerProcess) -> None:
     async with opened(slow_server.port) as (reader, writer):
-        writer.write(post_head(1000) + b'{"email": ')  # 10 of 1,000 bytes, then nothing
+        # 2,000 of 10,000 bytes, then nothing: enough for the rate rule until ~2 s (2,000 B at
+        # 1,024 B/s), so what ends it at 1 s is the stall, not the rate (with 10 bytes both
+        # were due at once and either could answer).
+        writer.write(post_head(10_000) + b'{"email": "' + b"x" * 1989)
         started = time.monotonic()
         answer = await until_closed(reader, BODY_TIMEOUT + 4)
         assert time.monotonic() - started >= BODY_TIMEOUT - 0.2
